@@ -1,0 +1,95 @@
+"""The composition root: builds the whole service from settings, and nothing else does."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlalchemy.engine import URL
+
+from service import migrate
+from service.readmodels.projection import ReadModelProjection
+from service.readmodels.worker import PostgresListener, ProjectionWorker, read_position
+from service.settings import Settings
+from service.store.application import TimelineApplication
+from service.store.backends import create_read_engine, event_store_env, is_sqlite, normalise_url
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Container:
+    settings: Settings
+    url: URL
+    engine: Engine
+    store: TimelineApplication
+    projections: list[ProjectionWorker]
+    listeners: list[Any] = field(default_factory=list)
+    demo_token: str | None = None
+    running: bool = False
+
+    @property
+    def read_models(self) -> ProjectionWorker:
+        return self.projections[0]
+
+    def start_workers(self) -> None:
+        """Run the projections in background threads of this process (``serve``, ``worker``)."""
+        if self.running:
+            return
+        for worker in self.projections:
+            self.store.recorded_listeners.append(worker.waker.wake)
+            worker.start()
+        if not is_sqlite(self.url):
+            conninfo = self.url.set(drivername="postgresql").render_as_string(hide_password=False)
+            listener = PostgresListener(conninfo, "stored_events", self._wake_all)
+            listener.start()
+            self.listeners.append(listener)
+        self.running = True
+
+    def _wake_all(self) -> None:
+        for worker in self.projections:
+            worker.waker.wake()
+
+    def stop_workers(self) -> None:
+        for listener in self.listeners:
+            listener.stop()
+        self.listeners.clear()
+        for worker in self.projections:
+            worker.stop()
+            if worker.waker.wake in self.store.recorded_listeners:
+                self.store.recorded_listeners.remove(worker.waker.wake)
+        self.running = False
+
+    def wait_for_position(self, position: int, timeout: float) -> bool:
+        """Whether the read models reach ``position`` within ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        worker = self.read_models
+        while True:
+            with self.engine.connect() as conn:
+                if read_position(conn, worker.name) >= position:
+                    return True
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            # Woken at once by a worker in this process; other processes are polled.
+            worker.watch.wait(min(remaining, 0.05))
+
+    def close(self) -> None:
+        self.stop_workers()
+        self.store.close()
+        self.engine.dispose()
+
+
+def bootstrap(settings: Settings, *, apply_migrations: bool = True) -> Container:
+    url = normalise_url(settings.database_url)
+    engine = create_read_engine(url)
+    if apply_migrations:
+        migrate.upgrade(engine)
+    store = TimelineApplication(event_store_env(url))
+    projections = [
+        ProjectionWorker(ReadModelProjection(), recorder=store.recorder, mapper=store.mapper, engine=engine)
+    ]
+    return Container(settings=settings, url=url, engine=engine, store=store, projections=projections)

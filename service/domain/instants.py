@@ -1,0 +1,83 @@
+"""Parsing and formatting of instants on the service's time axes.
+
+Every instant inside the service is an aware UTC ``datetime``; the read models
+store it as integer microseconds since the Unix epoch so that both backends
+compare and index it the same way.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime, time, timedelta
+
+_DATE_ONLY = re.compile(r"^\d{4}-?\d{2}-?\d{2}$")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+class InstantError(ValueError):
+    """A value that is not an ISO 8601 date or date-time with an offset."""
+
+
+def is_date_only(value: str) -> bool:
+    return bool(_DATE_ONLY.match(value.strip()))
+
+
+def parse_instant(value: object, *, date_only_at: str = "start") -> datetime:
+    """Parse an ISO 8601 date or date-time with offset into aware UTC.
+
+    A date-only value means the start of that day in UTC, or its last
+    microsecond when ``date_only_at`` is ``"end"`` (query bounds such as
+    ``to``, ``at`` and ``as_of`` are inclusive of the whole day).
+    """
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise InstantError("a date-time needs a UTC offset, e.g. 'Z' or '+03:00'")
+        return value.astimezone(UTC)
+    if not isinstance(value, str):
+        raise InstantError("expected an ISO 8601 date or date-time string")
+    text = value.strip()
+    if not text or len(text) > 40:
+        raise InstantError("expected an ISO 8601 date or date-time string")
+    if is_date_only(text):
+        try:
+            day = date.fromisoformat(text)
+        except ValueError as exc:
+            raise InstantError(f"invalid date: {exc}") from None
+        start = datetime.combine(day, time.min, tzinfo=UTC)
+        if date_only_at == "end":
+            return start.replace(hour=23, minute=59, second=59, microsecond=999999)
+        return start
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise InstantError(
+            "expected an ISO 8601 date (2020-01-07) or date-time with offset (2020-01-07T15:00:00Z)"
+        ) from None
+    if parsed.tzinfo is None:
+        raise InstantError("a date-time needs a UTC offset, e.g. 'Z' or '+03:00'")
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:
+        raise InstantError("date-time out of range") from None
+
+
+def format_instant(moment: datetime) -> str:
+    """UTC with microseconds and ``Z``: the one format the service answers in."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def to_micros(moment: datetime) -> int:
+    return (moment - _EPOCH) // _MICROSECOND
+
+
+def from_micros(micros: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=micros)
+
+
+def micros_to_text(micros: int | None) -> str | None:
+    return None if micros is None else format_instant(from_micros(micros))
+
+
+def text_to_micros(text: str) -> int:
+    return to_micros(parse_instant(text))

@@ -1,0 +1,270 @@
+"""Read-side queries: facts, timelines, actors, state at a date, the changes feed.
+
+Every query selects, per fact, the revision that was current under the time
+axes (``as_of`` transaction time, ``reported_by`` publication time) with
+indexed conditions, and orders by (occurred time, first position).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection, and_, exists, func, or_, select, tuple_
+
+from service.domain.errors import InvalidInputError
+from service.domain.facts import stored_view
+from service.domain.instants import micros_to_text
+from service.domain.replay import fold_state, fold_states
+from service.readmodels.tables import actors, fact_actors, fact_revisions
+
+
+@dataclass(frozen=True)
+class Axes:
+    """Transaction time (``as_of``) and publication time (``reported_by``); None = now / no filter."""
+
+    as_of_us: int | None = None
+    reported_by_us: int | None = None
+
+
+@dataclass(frozen=True)
+class FactFilter:
+    types: Sequence[str] = ()
+    actors: Sequence[str] = ()
+    role: str | None = None
+    from_us: int | None = None
+    to_us: int | None = None
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[dict[str, Any]]
+    next_cursor: str | None
+
+
+def encode_cursor(values: Sequence[Any]) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps(list(values))).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None, arity: int) -> list[Any] | None:
+    if cursor is None:
+        return None
+    try:
+        values = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (binascii.Error, ValueError):
+        values = None
+    if not isinstance(values, list) or len(values) != arity:
+        raise InvalidInputError(
+            "the cursor is not one this service issued",
+            errors=[{"field": "cursor", "message": "invalid cursor"}],
+        )
+    return values
+
+
+def _visible(table: Any, axes: Axes) -> list[Any]:
+    """Conditions that pick, per fact, the revision current under the axes."""
+    conditions = []
+    if axes.as_of_us is None:
+        conditions.append(table.c.superseded_us.is_(None))
+    else:
+        conditions += [
+            table.c.recorded_us <= axes.as_of_us,
+            or_(table.c.superseded_us.is_(None), table.c.superseded_us > axes.as_of_us),
+        ]
+    if axes.reported_by_us is not None:
+        conditions.append(table.c.reported_us <= axes.reported_by_us)
+    return conditions
+
+
+def _window(table: Any, filt: FactFilter) -> list[Any]:
+    conditions = []
+    if filt.types:
+        conditions.append(table.c.type.in_(filt.types))
+    if filt.from_us is not None:
+        conditions.append(table.c.occurred_us >= filt.from_us)
+    if filt.to_us is not None:
+        conditions.append(table.c.occurred_us <= filt.to_us)
+    return conditions
+
+
+def _view(row: Any) -> dict[str, Any]:
+    return stored_view(
+        row.body,
+        recorded_at=micros_to_text(row.fact_recorded_us) or "",
+        position=row.first_position,
+        revision=row.revision,
+        status=row.status,
+    )
+
+
+def _page(rows: Sequence[Any], limit: int, item: Any) -> Page:
+    more = len(rows) > limit
+    rows = rows[:limit]
+    next_cursor = encode_cursor([rows[-1].occurred_us, rows[-1].first_position]) if more else None
+    return Page([item(row) for row in rows], next_cursor)
+
+
+def list_facts(
+    conn: Connection, axes: Axes, filt: FactFilter, cursor: str | None, limit: int
+) -> Page:
+    fr = fact_revisions
+    conditions = [*_visible(fr, axes), fr.c.status == "active", *_window(fr, filt)]
+    if filt.actors or filt.role:
+        fa = fact_actors
+        named = [fa.c.event_id == fr.c.event_id, fa.c.revision == fr.c.revision]
+        if filt.actors:
+            named.append(fa.c.actor_id.in_(filt.actors))
+        if filt.role:
+            named.append(fa.c.roles.like(f"%,{filt.role},%"))
+        conditions.append(exists().where(*named))
+    after = decode_cursor(cursor, 2)
+    if after is not None:
+        conditions.append(tuple_(fr.c.occurred_us, fr.c.first_position) > tuple_(*after))
+    rows = conn.execute(
+        select(fr).where(*conditions).order_by(fr.c.occurred_us, fr.c.first_position).limit(limit + 1)
+    ).all()
+    return _page(rows, limit, _view)
+
+
+def timeline(
+    conn: Connection, actor_id: str, axes: Axes, filt: FactFilter, cursor: str | None, limit: int
+) -> Page:
+    fa, fr = fact_actors, fact_revisions
+    conditions = [fa.c.actor_id == actor_id, *_visible(fa, axes), fa.c.status == "active", *_window(fa, filt)]
+    after = decode_cursor(cursor, 2)
+    if after is not None:
+        conditions.append(tuple_(fa.c.occurred_us, fa.c.first_position) > tuple_(*after))
+    rows = conn.execute(
+        select(fr, fa.c.roles)
+        .join(fa, and_(fa.c.event_id == fr.c.event_id, fa.c.revision == fr.c.revision))
+        .where(*conditions)
+        .order_by(fa.c.occurred_us, fa.c.first_position)
+        .limit(limit + 1)
+    ).all()
+
+    def item(row: Any) -> dict[str, Any]:
+        roles = row.roles.strip(",").split(",")
+        return {**_view(row), "role": roles[0], "roles": roles}
+
+    return _page(rows, limit, item)
+
+
+def actor_exists(conn: Connection, actor_id: str) -> bool:
+    return conn.execute(select(actors.c.id).where(actors.c.id == actor_id)).first() is not None
+
+
+def list_actors(conn: Connection, cursor: str | None, limit: int) -> Page:
+    fa = fact_actors
+    current = and_(fa.c.actor_id == actors.c.id, fa.c.superseded_us.is_(None), fa.c.status == "active")
+    after = decode_cursor(cursor, 1)
+    query = (
+        select(
+            actors,
+            func.count(fa.c.event_id).label("event_count"),
+            func.min(fa.c.occurred_us).label("first_us"),
+            func.max(fa.c.occurred_us).label("last_us"),
+        )
+        .select_from(actors.outerjoin(fa, current))
+        .group_by(*actors.c)
+        .order_by(actors.c.id)
+        .limit(limit + 1)
+    )
+    if after is not None:
+        query = query.where(actors.c.id > after[0])
+    rows = conn.execute(query).all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    items = [
+        {
+            "id": row.id,
+            "name": row.name,
+            "kind": row.kind,
+            "parent": row.parent,
+            "aliases": row.aliases,
+            "event_count": row.event_count,
+            "first_occurred_at": micros_to_text(row.first_us),
+            "last_occurred_at": micros_to_text(row.last_us),
+        }
+        for row in rows
+    ]
+    return Page(items, encode_cursor([rows[-1].id]) if more else None)
+
+
+def _state_bodies(conn: Connection, axes: Axes, at_us: int, actor_id: str | None) -> list[dict[str, Any]]:
+    fr = fact_revisions
+    if actor_id is None:
+        query = select(fr.c.body).where(
+            *_visible(fr, axes), fr.c.status == "active", fr.c.occurred_us <= at_us
+        ).order_by(fr.c.occurred_us, fr.c.first_position)
+    else:
+        fa = fact_actors
+        query = (
+            select(fr.c.body)
+            .join(fa, and_(fa.c.event_id == fr.c.event_id, fa.c.revision == fr.c.revision))
+            .where(fa.c.actor_id == actor_id, *_visible(fa, axes), fa.c.status == "active", fa.c.occurred_us <= at_us)
+            .order_by(fa.c.occurred_us, fa.c.first_position)
+        )
+    return [row.body for row in conn.execute(query)]
+
+
+def actor_state(conn: Connection, actor_id: str, axes: Axes, at_us: int) -> dict[str, Any]:
+    return fold_state(_state_bodies(conn, axes, at_us, actor_id), actor_id)
+
+
+def world_state(
+    conn: Connection, axes: Axes, at_us: int, only: Sequence[str] = ()
+) -> dict[str, dict[str, Any]]:
+    states = fold_states(_state_bodies(conn, axes, at_us, None))
+    if only:
+        states = {a: s for a, s in states.items() if a in set(only)}
+    return dict(sorted(states.items()))
+
+
+def get_fact(conn: Connection, event_id: str, axes: Axes) -> dict[str, Any] | None:
+    fr = fact_revisions
+    rows = conn.execute(select(fr).where(fr.c.event_id == event_id).order_by(fr.c.revision)).all()
+    known = [
+        r
+        for r in rows
+        if (axes.as_of_us is None or r.recorded_us <= axes.as_of_us)
+        and (axes.reported_by_us is None or r.reported_us <= axes.reported_by_us)
+    ]
+    if not known or known[0].revision != 1:
+        return None
+    return {
+        **_view(known[-1]),
+        "revisions": [
+            {
+                "revision": r.revision,
+                "position": r.position,
+                "recorded_at": micros_to_text(r.recorded_us),
+                "reported_at": micros_to_text(r.reported_us),
+                "kind": r.kind,
+                "reason": r.reason,
+                "changes": r.changes,
+            }
+            for r in known
+        ],
+    }
+
+
+def changes(conn: Connection, after: int, limit: int) -> dict[str, Any]:
+    fr = fact_revisions
+    rows = conn.execute(
+        select(fr).where(fr.c.position > after).order_by(fr.c.position).limit(limit)
+    ).all()
+    items = [
+        {
+            "position": r.position,
+            "kind": r.kind,
+            "event_id": r.event_id,
+            "recorded_at": micros_to_text(r.recorded_us),
+            "event": _view(r),
+        }
+        for r in rows
+    ]
+    return {"items": items, "next_after": rows[-1].position if rows else after}

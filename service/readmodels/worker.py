@@ -1,0 +1,230 @@
+"""Projection workers: follow the notification log, apply, and track the position.
+
+The position moves in the same transaction as the rows, guarded by a
+compare-and-set, so a crash never loses or doubles an event and a second
+worker on the same projection cannot apply a batch twice. Workers wake when
+the in-process store announces an append, on PostgreSQL also on LISTEN/NOTIFY,
+and poll as a fallback; any error is logged and retried with backoff.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from sqlalchemy import Connection, Engine, insert, select, update
+
+from service.readmodels.tables import projection_positions
+
+log = logging.getLogger(__name__)
+
+
+class Projection(Protocol):
+    name: str
+
+    def apply(self, conn: Connection, events: Any) -> None: ...
+
+    def reset(self, conn: Connection) -> None: ...
+
+
+class Waker:
+    """A latch that any thread can set to end a worker's idle wait early."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def wake(self, *_: object) -> None:
+        self._event.set()
+
+    def wait(self, timeout: float) -> None:
+        self._event.wait(timeout)
+        self._event.clear()
+
+
+class PositionWatch:
+    """Lets readers in this process wait until a projection reaches a position."""
+
+    def __init__(self) -> None:
+        self._condition = threading.Condition()
+        self._position = 0
+
+    def advance(self, position: int) -> None:
+        with self._condition:
+            if position > self._position:
+                self._position = position
+                self._condition.notify_all()
+
+    def wait(self, timeout: float) -> None:
+        with self._condition:
+            self._condition.wait(timeout)
+
+
+def read_position(conn: Connection, name: str) -> int:
+    value = conn.execute(
+        select(projection_positions.c.position).where(projection_positions.c.name == name)
+    ).scalar()
+    return int(value or 0)
+
+
+class ProjectionWorker:
+    def __init__(
+        self,
+        projection: Projection,
+        *,
+        recorder: Any,
+        mapper: Any,
+        engine: Engine,
+        batch_size: int = 500,
+        poll_interval: float = 1.0,
+    ):
+        self.projection = projection
+        self.recorder = recorder
+        self.mapper = mapper
+        self.engine = engine
+        self.batch_size = batch_size
+        self.poll_interval = poll_interval
+        self.waker = Waker()
+        self.watch = PositionWatch()
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+
+    @property
+    def name(self) -> str:
+        return self.projection.name
+
+    def position(self) -> int:
+        with self.engine.connect() as conn:
+            return read_position(conn, self.name)
+
+    def process_batch(self) -> int:
+        """Apply the next batch of events; returns how many were applied."""
+        start = self.position()
+        notifications = self.recorder.select_notifications(
+            start=start, limit=self.batch_size, inclusive_of_start=False
+        )
+        if not notifications:
+            return 0
+        events = [(n.id, self.mapper.to_domain_event(n)) for n in notifications]
+        end = notifications[-1].id
+        with self.engine.connect() as conn:
+            conn.execution_options(sqlite_immediate=True)
+            with conn.begin():
+                if not self._claim(conn, start, end):
+                    return 0  # another worker moved this projection on; start over
+                self.projection.apply(conn, events)
+        self.watch.advance(end)
+        return len(events)
+
+    def _claim(self, conn: Connection, start: int, end: int) -> bool:
+        table = projection_positions
+        if start == 0:
+            exists = conn.execute(
+                select(table.c.position).where(table.c.name == self.name).with_for_update()
+            ).scalar()
+            if exists is None:
+                conn.execute(insert(table).values(name=self.name, position=end))
+                return True
+        moved = conn.execute(
+            update(table)
+            .where(table.c.name == self.name, table.c.position == start)
+            .values(position=end)
+        )
+        return moved.rowcount == 1
+
+    def catch_up(self, progress: Callable[[int, int], None] | None = None) -> int:
+        """Apply everything recorded so far; ``progress(done, position)`` after each batch."""
+        done = 0
+        while True:
+            applied = self.process_batch()
+            if not applied:
+                return done
+            done += applied
+            if progress:
+                progress(done, self.watch_position())
+
+    def watch_position(self) -> int:
+        return self.position()
+
+    def rebuild(self, progress: Callable[[int, int], None] | None = None) -> int:
+        """Drop this projection's rows and position, then replay the whole log."""
+        with self.engine.connect() as conn:
+            conn.execution_options(sqlite_immediate=True)
+            with conn.begin():
+                self.projection.reset(conn)
+                conn.execute(
+                    update(projection_positions)
+                    .where(projection_positions.c.name == self.name)
+                    .values(position=0)
+                )
+        return self.catch_up(progress)
+
+    # --- running in the background ---------------------------------------------------
+
+    def start(self) -> None:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self.run_forever, name=f"projection-{self.name}", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        self.waker.wake()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def run_forever(self) -> None:
+        backoff = 0.1
+        while not self._stop.is_set():
+            try:
+                applied = self.process_batch()
+            except Exception:
+                log.exception("projection %s failed; retrying in %.1fs", self.name, backoff)
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, 10.0)
+                continue
+            backoff = 0.1
+            if not applied:
+                self.waker.wait(self.poll_interval)
+
+
+class PostgresListener:
+    """Wakes workers on the store's NOTIFY; reconnects by itself when the connection drops."""
+
+    def __init__(self, conninfo: str, channel: str, wake: Callable[[], None]):
+        self.conninfo = conninfo
+        self.channel = channel
+        self.wake = wake
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="pg-listen", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(5)
+
+    def _run(self) -> None:
+        import psycopg
+        from psycopg import sql
+
+        backoff = 0.1
+        while not self._stop.is_set():
+            try:
+                with psycopg.connect(self.conninfo, autocommit=True, connect_timeout=5) as conn:
+                    conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self.channel)))
+                    backoff = 0.1
+                    self.wake()  # anything recorded while we were not listening
+                    while not self._stop.is_set():
+                        for _ in conn.notifies(timeout=0.5, stop_after=1):
+                            self.wake()
+            except Exception as exc:
+                log.warning("LISTEN connection lost (%s); reconnecting in %.1fs", exc, backoff)
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, 5.0)
+                time.sleep(0)

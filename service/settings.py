@@ -1,0 +1,34 @@
+"""Settings, read from ``TIMELINE_*`` environment variables or a ``.env`` file."""
+
+from __future__ import annotations
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SCOPES = ("read", "write", "admin")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TIMELINE_", env_file=".env", extra="ignore")
+
+    database_url: str = "sqlite:///timeline.sqlite3"
+    api_tokens: str = Field(default="", description="comma-separated token:scope pairs")
+    public_reads: bool = False
+    read_wait: float = Field(default=5.0, ge=0, le=60)
+    webhook_retry_schedule: str = "5,300,1800,7200,18000,36000,36000"
+    webhook_timeout: float = 15.0
+    webhook_allow_hosts: str = ""
+    log_level: str = "info"
+
+    @field_validator("api_tokens")
+    @classmethod
+    def _tokens_well_formed(cls, value: str) -> str:
+        for pair in filter(None, (p.strip() for p in value.split(","))):
+            token, _, scope = pair.rpartition(":")
+            if not token or scope not in SCOPES:
+                raise ValueError(f"expected token:scope with scope one of {', '.join(SCOPES)}")
+        return value
+
+    def token_scopes(self) -> dict[str, str]:
+        pairs = (p.strip().rpartition(":") for p in self.api_tokens.split(",") if p.strip())
+        return {token: scope for token, _, scope in pairs}

@@ -1,0 +1,201 @@
+"""The write side: records facts and actor profiles in the event store.
+
+Recording a fact creates a new aggregate and never loads history, so an append
+costs the same however large the store grows. A batch is one transaction.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID, uuid4
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import IntegrityError
+
+from service.domain.aggregates import Actor, Fact, actor_aggregate_id
+from service.domain.errors import FactConflictError, PayloadTooLargeError
+from service.domain.facts import FactTooLargeError, check_size, stored_view
+from service.domain.instants import format_instant
+
+Clock = Callable[[], datetime]
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """The outcome of recording one fact: its stored view, and whether it is new."""
+
+    fact: dict[str, Any]
+    created: bool
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class TimelineApplication(Application):
+    name = "FactStore"
+
+    def __init__(self, env: dict[str, str], clock: Clock = _utc_now):
+        super().__init__(env)
+        self._clock = clock
+        self._clock_lock = threading.Lock()
+        self._last_stamp = datetime.min.replace(tzinfo=UTC)
+        self.recorded_listeners: list[Callable[[int], None]] = []
+
+    # --- commands -----------------------------------------------------------------
+
+    def record_facts(self, facts: Sequence[Any]) -> list[Recorded]:
+        """Record validated facts all or nothing; repeats of stored facts are no-ops.
+
+        A fact whose ``event_id`` is already stored with the same normalised body
+        comes back with ``created=False``; with a different body the whole call
+        fails with FactConflictError naming its index.
+        """
+        records = [self._prepare(index, fact) for index, fact in enumerate(facts)]
+        first_index: dict[str, int] = {}
+        for index, record in enumerate(records):
+            earlier = first_index.setdefault(record["event_id"], index)
+            if earlier != index and records[earlier] != record:
+                raise FactConflictError(
+                    f"facts {earlier} and {index} share event_id {record['event_id']} "
+                    "with different bodies",
+                    errors=[{"field": f"events.{index}.event_id", "message": "duplicate event_id"}],
+                )
+        results: dict[str, Recorded] = {}
+        pending = {r["event_id"]: (first_index[r["event_id"]], r) for r in records}
+        while pending:
+            stamp = self._stamp()
+            aggregates = [Fact.record_new(record, stamp) for _, record in pending.values()]
+            try:
+                recordings = self.save(*aggregates)
+            except IntegrityError:
+                # Some ids are stored already: settle those, then retry the rest.
+                stored_any = False
+                for event_id, (index, record) in list(pending.items()):
+                    existing = self._existing(event_id, record, index)
+                    if existing is not None:
+                        results[event_id] = existing
+                        del pending[event_id]
+                        stored_any = True
+                if not stored_any:
+                    raise
+                continue
+            positions = {r.domain_event.originator_id: r.notification.id for r in recordings}
+            for event_id, (_, record) in pending.items():
+                results[event_id] = Recorded(
+                    stored_view(
+                        record,
+                        recorded_at=format_instant(stamp),
+                        position=positions[UUID(event_id)],
+                        revision=1,
+                        status="active",
+                    ),
+                    created=True,
+                )
+            self._announce(max(positions.values()))
+            pending = {}
+        return [results[record["event_id"]] for record in records]
+
+    def register_actor(self, profile: dict[str, Any]) -> dict[str, Any]:
+        """Create or change an actor's profile; an unchanged profile records nothing."""
+        for _ in range(3):
+            try:
+                actor = self.repository.get(actor_aggregate_id(profile["id"]))
+            except AggregateNotFoundError:
+                actor = Actor.register(profile, self._stamp())
+            else:
+                if actor.profile == profile:
+                    return profile
+                actor.change_profile(profile, self._stamp(floor=actor.modified_on))
+            try:
+                recordings = self.save(actor)
+            except IntegrityError:
+                continue  # a concurrent writer got there first: read it and try again
+            self._announce(max(r.notification.id for r in recordings))
+            return profile
+        raise FactConflictError(f"actor '{profile['id']}' is being changed concurrently; retry")
+
+    # --- queries on the store itself ----------------------------------------------
+
+    def stored_fact(self, event_id: str) -> dict[str, Any] | None:
+        try:
+            fact = self.repository.get(UUID(event_id))
+        except AggregateNotFoundError:
+            return None
+        return stored_view(
+            fact.record,
+            recorded_at=format_instant(fact.created_on),
+            position=self._first_position(event_id),
+            revision=fact.version,
+            status=fact.status,
+        )
+
+    def max_position(self) -> int:
+        return self.recorder.max_notification_id() or 0
+
+    # --- internals ------------------------------------------------------------------
+
+    def _prepare(self, index: int, fact: Any) -> dict[str, Any]:
+        record = fact.to_record()
+        if record["event_id"] is None:
+            record["event_id"] = str(uuid4())
+        try:
+            check_size(record)
+        except FactTooLargeError as exc:
+            raise PayloadTooLargeError(
+                f"fact {index}: {exc}",
+                errors=[{"field": f"events.{index}", "message": str(exc)}],
+            ) from None
+        return record
+
+    def _existing(self, event_id: str, record: dict[str, Any], index: int) -> Recorded | None:
+        try:
+            original = self.repository.get(UUID(event_id), version=1)
+        except AggregateNotFoundError:
+            return None
+        if original.record != record:
+            raise FactConflictError(
+                f"event_id {event_id} is already recorded with a different body",
+                errors=[{"field": f"events.{index}.event_id", "message": "already recorded with a different body"}],
+            )
+        current = self.stored_fact(event_id)
+        assert current is not None
+        return Recorded(current, created=False)
+
+    def _first_position(self, event_id: str) -> int:
+        datastore = self.recorder.datastore  # type: ignore[attr-defined]
+        table = self.recorder.events_table_name  # type: ignore[attr-defined]
+        uid = UUID(event_id)
+        with datastore.transaction(commit=False) as cursor:
+            if type(self.recorder).__module__ == "eventsourcing.sqlite":
+                cursor.execute(
+                    f"SELECT rowid AS position FROM {table} "  # noqa: S608 (fixed name)
+                    "WHERE originator_id=? AND originator_version=1",
+                    (uid.hex,),
+                )
+            else:
+                cursor.execute(
+                    f"SELECT notification_id AS position FROM {table} "  # noqa: S608
+                    "WHERE originator_id=%s AND originator_version=1",
+                    (uid,),
+                )
+            row = cursor.fetchone()
+        return int(row["position"])
+
+    def _stamp(self, floor: datetime | None = None) -> datetime:
+        """Transaction time: never earlier than the last stamp, even if the clock steps back."""
+        with self._clock_lock:
+            stamp = self._clock()
+            lowest = self._last_stamp if floor is None else max(self._last_stamp, floor)
+            if stamp <= lowest:
+                stamp = lowest + timedelta(microseconds=1)
+            self._last_stamp = stamp
+            return stamp
+
+    def _announce(self, position: int) -> None:
+        for listener in self.recorded_listeners:
+            listener(position)
