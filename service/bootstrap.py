@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import secrets
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,8 +29,14 @@ class Container:
     store: TimelineApplication
     projections: list[ProjectionWorker]
     listeners: list[Any] = field(default_factory=list)
-    demo_token: str | None = None
+    token_scopes: dict[str, str] = field(default_factory=dict)
     running: bool = False
+
+    def add_demo_token(self) -> str:
+        """A fresh admin token for ``serve --demo``."""
+        token = secrets.token_urlsafe(24)
+        self.token_scopes[token] = "admin"
+        return token
 
     @property
     def read_models(self) -> ProjectionWorker:
@@ -92,4 +99,11 @@ def bootstrap(settings: Settings, *, apply_migrations: bool = True) -> Container
     projections = [
         ProjectionWorker(ReadModelProjection(), recorder=store.recorder, mapper=store.mapper, engine=engine)
     ]
-    return Container(settings=settings, url=url, engine=engine, store=store, projections=projections)
+    return Container(
+        settings=settings,
+        url=url,
+        engine=engine,
+        store=store,
+        projections=projections,
+        token_scopes=settings.token_scopes(),
+    )

@@ -19,6 +19,11 @@ depends_on = None
 
 def upgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
+        # The recorder inserts a batch as an array of this composite type.
+        op.execute(
+            "CREATE TYPE stored_event_uuid AS "
+            "(originator_id uuid, originator_version bigint, topic text, state bytea)"
+        )
         op.execute(
             "CREATE TABLE stored_events ("
             "originator_id uuid NOT NULL, "
@@ -110,3 +115,5 @@ def downgrade() -> None:
     for table in ("projection_positions", "actors", "fact_actors", "fact_revisions"):
         op.drop_table(table)
     op.execute("DROP TABLE stored_events")
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP TYPE stored_event_uuid")

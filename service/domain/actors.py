@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from service.domain.facts import Slug, Text
+from service.domain.errors import InvalidInputError
+from service.domain.facts import SLUG_PATTERN, Slug, Text
 
 ActorKind = Literal["state", "alliance", "armed_group", "person", "organisation"]
 
@@ -32,12 +35,17 @@ def profile_record(actor_id: str, profile: ActorProfileIn) -> dict[str, Any]:
     }
 
 
-class _SlugCheck(BaseModel):
-    id: Slug
+_SLUG = re.compile(SLUG_PATTERN)
 
 
-def check_slug(value: str) -> str:
-    """Raises pydantic's ValidationError when ``value`` is not an actor slug."""
-    return _SlugCheck(id=value).id
 
 
+def check_slug_list(field: str, values: list[str]) -> list[str]:
+    """The values, if all are actor slugs; otherwise InvalidInputError naming the field."""
+    bad = [v for v in values if len(v) > 80 or not _SLUG.match(v)]
+    if bad:
+        raise InvalidInputError(
+            f"{field}: not an actor id: {', '.join(bad)}",
+            errors=[{"field": field, "message": "actor ids are lowercase slugs like 'nato' or 'qasem-soleimani'"}],
+        )
+    return values

@@ -159,17 +159,26 @@ def actor_exists(conn: Connection, actor_id: str) -> bool:
 
 def list_actors(conn: Connection, cursor: str | None, limit: int) -> Page:
     fa = fact_actors
-    current = and_(fa.c.actor_id == actors.c.id, fa.c.superseded_us.is_(None), fa.c.status == "active")
+    counts = (
+        select(
+            fa.c.actor_id,
+            func.count().label("event_count"),
+            func.min(fa.c.occurred_us).label("first_us"),
+            func.max(fa.c.occurred_us).label("last_us"),
+        )
+        .where(fa.c.superseded_us.is_(None), fa.c.status == "active")
+        .group_by(fa.c.actor_id)
+        .subquery()
+    )
     after = decode_cursor(cursor, 1)
     query = (
         select(
             actors,
-            func.count(fa.c.event_id).label("event_count"),
-            func.min(fa.c.occurred_us).label("first_us"),
-            func.max(fa.c.occurred_us).label("last_us"),
+            func.coalesce(counts.c.event_count, 0).label("event_count"),
+            counts.c.first_us,
+            counts.c.last_us,
         )
-        .select_from(actors.outerjoin(fa, current))
-        .group_by(*actors.c)
+        .select_from(actors.outerjoin(counts, counts.c.actor_id == actors.c.id))
         .order_by(actors.c.id)
         .limit(limit + 1)
     )

@@ -37,7 +37,9 @@ def _utc_now() -> datetime:
 
 
 class TimelineApplication(Application):
-    name = "FactStore"
+    # The library derives the PostgreSQL table name from this ("stored_events",
+    # as on SQLite) and reads STORED_-prefixed variables before plain ones.
+    name = "Stored"
 
     def __init__(self, env: dict[str, str], clock: Clock = _utc_now):
         super().__init__(env)
@@ -100,8 +102,11 @@ class TimelineApplication(Application):
             pending = {}
         return [results[record["event_id"]] for record in records]
 
-    def register_actor(self, profile: dict[str, Any]) -> dict[str, Any]:
-        """Create or change an actor's profile; an unchanged profile records nothing."""
+    def register_actor(self, profile: dict[str, Any]) -> int | None:
+        """Create or change an actor's profile; returns the change's position.
+
+        An unchanged profile records nothing and returns None.
+        """
         for _ in range(3):
             try:
                 actor = self.repository.get(actor_aggregate_id(profile["id"]))
@@ -109,14 +114,15 @@ class TimelineApplication(Application):
                 actor = Actor.register(profile, self._stamp())
             else:
                 if actor.profile == profile:
-                    return profile
+                    return None
                 actor.change_profile(profile, self._stamp(floor=actor.modified_on))
             try:
                 recordings = self.save(actor)
             except IntegrityError:
                 continue  # a concurrent writer got there first: read it and try again
-            self._announce(max(r.notification.id for r in recordings))
-            return profile
+            position = max(r.notification.id for r in recordings)
+            self._announce(position)
+            return position
         raise FactConflictError(f"actor '{profile['id']}' is being changed concurrently; retry")
 
     # --- queries on the store itself ----------------------------------------------

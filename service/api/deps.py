@@ -1,0 +1,144 @@
+"""Request dependencies: the container, auth scopes, time axes, read consistency."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Query, Request
+from sqlalchemy import Connection
+
+from service.bootstrap import Container
+from service.domain.errors import InvalidInputError, NotCaughtUpError
+from service.domain.instants import (
+    InstantError,
+    format_instant,
+    micros_to_text,
+    parse_instant,
+    to_micros,
+)
+from service.readmodels.queries import Axes
+
+SCOPE_RANK = {"read": 0, "write": 1, "admin": 2}
+
+
+def get_container(request: Request) -> Container:
+    return request.app.state.container
+
+
+ContainerDep = Annotated[Container, Depends(get_container)]
+
+
+# --- auth ------------------------------------------------------------------------------
+
+
+def _bearer(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+def _scope_of(container: Container, token: str) -> str | None:
+    found = None
+    # Compare against every token, in constant time each, so timing tells nothing.
+    for known, scope in container.token_scopes.items():
+        if hmac.compare_digest(known.encode(), token.encode()):
+            found = scope
+    return found
+
+
+def require(scope: str):  # type: ignore[no-untyped-def]
+    def check(request: Request, container: ContainerDep) -> None:
+        tokens = container.token_scopes
+        if scope == "read" and (not tokens or container.settings.public_reads):
+            return
+        token = _bearer(request)
+        if token is None:
+            detail = "this call needs a bearer token" if tokens else (
+                "writes are disabled: no API tokens are configured (TIMELINE_API_TOKENS)"
+            )
+            raise HTTPException(401, detail, headers={"WWW-Authenticate": "Bearer"})
+        granted = _scope_of(container, token)
+        if granted is None:
+            raise HTTPException(401, "unknown token", headers={"WWW-Authenticate": "Bearer"})
+        if SCOPE_RANK[granted] < SCOPE_RANK[scope]:
+            raise HTTPException(403, f"this call needs the '{scope}' scope")
+
+    return Depends(check)
+
+
+CanRead = require("read")
+CanWrite = require("write")
+
+
+# --- reading ---------------------------------------------------------------------------
+
+
+def read_connection(
+    container: ContainerDep,
+    min_position: Annotated[
+        int | None,
+        Query(ge=0, description="wait (bounded) until the read models include this position"),
+    ] = None,
+) -> Iterator[Connection]:
+    if min_position is not None and not container.wait_for_position(
+        min_position, container.settings.read_wait
+    ):
+        raise NotCaughtUpError(f"the read models have not reached position {min_position} yet; retry")
+    with container.engine.connect() as conn:
+        yield conn
+
+
+ReadConn = Annotated[Connection, Depends(read_connection)]
+
+
+def parse_param(name: str, value: str | None, *, end_of_day: bool) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return parse_instant(value, date_only_at="end" if end_of_day else "start")
+    except InstantError as exc:
+        raise InvalidInputError(
+            f"{name}: {exc}", errors=[{"field": name, "message": str(exc)}]
+        ) from None
+
+
+def micros(moment: datetime | None) -> int | None:
+    return None if moment is None else to_micros(moment)
+
+
+AS_OF = "transaction time: the answer as this service gave it then (date = end of day)"
+REPORTED_BY = "publication time: only what had been reported by then (date = end of day)"
+
+
+def axes(
+    as_of: Annotated[str | None, Query(description=AS_OF)] = None,
+    reported_by: Annotated[str | None, Query(description=REPORTED_BY)] = None,
+) -> Axes:
+    return Axes(
+        as_of_us=micros(parse_param("as_of", as_of, end_of_day=True)),
+        reported_by_us=micros(parse_param("reported_by", reported_by, end_of_day=True)),
+    )
+
+
+AxesDep = Annotated[Axes, Depends(axes)]
+
+
+def echo_axes(axes: Axes, now: datetime) -> dict[str, str | None]:
+    """The axes as the answer states them: ``as_of`` defaults to the time of the request."""
+    return {
+        "as_of": micros_to_text(axes.as_of_us) if axes.as_of_us is not None else format_instant(now),
+        "reported_by": micros_to_text(axes.reported_by_us),
+    }
+
+
+def request_time() -> datetime:
+    return datetime.now(UTC)
+
+
+Now = Annotated[datetime, Depends(request_time)]
+
+Limit = Annotated[int, Query(ge=1, le=1000, description="page size")]
+Cursor = Annotated[str | None, Query(max_length=500, description="opaque cursor from next_cursor")]

@@ -1,0 +1,64 @@
+"""Every error the API can answer, as problem+json; a 500 is always a bug, and logged."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from service.api.responses import Problem
+from service.domain.errors import NotCaughtUpError, TimelineError
+from service.domain.facts import FACT_TYPES
+
+log = logging.getLogger(__name__)
+
+
+def field_name(loc: tuple[Any, ...] | list[Any]) -> str:
+    """``("body", "events", 3, "StrikeOccurred", "means")`` -> ``events.3.means``."""
+    parts = [str(p) for p in loc]
+    if parts and parts[0] in ("body", "query", "path", "header"):
+        parts = parts[1:]
+    return ".".join(p for p in parts if p not in FACT_TYPES) or "body"
+
+
+def validation_errors(errors: list[dict[str, Any]]) -> list[dict[str, str]]:
+    out = []
+    for error in errors:
+        message = str(error.get("msg", "invalid"))
+        if message.startswith("Value error, "):
+            message = message[len("Value error, "):]
+        out.append({"field": field_name(error.get("loc", ())), "message": message, "type": error.get("type", "")})
+    return out
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> Problem:
+        errors = validation_errors(list(exc.errors()))
+        if any(e["type"] == "json_invalid" for e in errors):
+            return Problem(
+                400, "Malformed JSON", "the request body is not valid JSON",
+                errors=[{"field": "body", "message": "not valid JSON", "type": "json_invalid"}],
+            )
+        fields = ", ".join(dict.fromkeys(e["field"] for e in errors))
+        return Problem(422, "Invalid input", f"invalid: {fields}", errors=errors)
+
+    @app.exception_handler(TimelineError)
+    async def _timeline(_: Request, exc: TimelineError) -> Problem:
+        headers = {"Retry-After": "1"} if isinstance(exc, NotCaughtUpError) else None
+        return Problem(exc.status, exc.title, exc.detail, errors=exc.errors, headers=headers)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> Problem:
+        title = {401: "Unauthorized", 403: "Forbidden", 404: "Not found", 405: "Method not allowed"}.get(
+            exc.status_code, "Error"
+        )
+        return Problem(exc.status_code, title, str(exc.detail), headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def _bug(request: Request, exc: Exception) -> Problem:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return Problem(500, "Internal server error", "an unexpected error occurred; it has been logged")

@@ -1,0 +1,101 @@
+"""Actors: the list, profiles, per-actor timeline and state at a date."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
+from sqlalchemy import Connection
+
+from service.api.deps import (
+    AxesDep,
+    CanRead,
+    CanWrite,
+    ContainerDep,
+    Cursor,
+    Limit,
+    Now,
+    ReadConn,
+    echo_axes,
+    parse_param,
+)
+from service.api.responses import JSON
+from service.api.routes.events import FromParam, ToParam, TypeParam, fact_filter
+from service.api.schemas import PROBLEM, ActorPage, ActorSaved, ActorState, TimelinePage
+from service.domain.actors import ActorProfileIn, profile_record
+from service.domain.errors import InvalidInputError, NotFoundError
+from service.domain.facts import SLUG_PATTERN
+from service.domain.instants import format_instant, to_micros
+from service.readmodels import queries
+
+router = APIRouter(prefix="/v1/actors", tags=["actors"])
+
+ActorId = Annotated[str, Path(pattern=SLUG_PATTERN, max_length=80, description="actor slug, e.g. nato")]
+AT = "valid time: the situation on this date (date = end of day); default now"
+
+
+def known_actor(conn: Connection, actor_id: str) -> None:
+    if not queries.actor_exists(conn, actor_id):
+        raise NotFoundError(f"no fact names actor '{actor_id}' and nobody registered it")
+
+
+@router.get("", dependencies=[CanRead], summary="Actors with their fact counts", responses={200: {"model": ActorPage}})
+def list_actors(conn: ReadConn, limit: Limit = 100, cursor: Cursor = None) -> JSON:
+    page = queries.list_actors(conn, cursor, limit)
+    return JSON({"items": page.items, "next_cursor": page.next_cursor})
+
+
+@router.put(
+    "/{actor_id}",
+    dependencies=[CanWrite],
+    summary="Register or change an actor's profile",
+    responses={200: {"model": ActorSaved}, 422: PROBLEM},
+)
+def put_actor(actor_id: ActorId, profile: ActorProfileIn, container: ContainerDep) -> JSON:
+    try:
+        record = profile_record(actor_id, profile)
+    except ValueError as exc:
+        raise InvalidInputError(str(exc), errors=[{"field": "parent", "message": str(exc)}]) from None
+    position = container.store.register_actor(record)
+    return JSON({**record, "position": position})
+
+
+@router.get(
+    "/{actor_id}/timeline",
+    dependencies=[CanRead],
+    summary="The facts in which the actor plays any role, by occurred time",
+    responses={200: {"model": TimelinePage}, 404: PROBLEM, 422: PROBLEM, 503: PROBLEM},
+)
+def actor_timeline(
+    actor_id: ActorId,
+    conn: ReadConn,
+    axes: AxesDep,
+    limit: Limit = 100,
+    cursor: Cursor = None,
+    type_: TypeParam = None,
+    from_: FromParam = None,
+    to: ToParam = None,
+) -> JSON:
+    filt = fact_filter(type_, None, None, from_, to)
+    known_actor(conn, actor_id)
+    page = queries.timeline(conn, actor_id, axes, filt, cursor, limit)
+    return JSON({"items": page.items, "next_cursor": page.next_cursor})
+
+
+@router.get(
+    "/{actor_id}/state",
+    dependencies=[CanRead],
+    summary="The actor's situation at a date",
+    responses={200: {"model": ActorState}, 404: PROBLEM, 422: PROBLEM, 503: PROBLEM},
+)
+def actor_state(
+    actor_id: ActorId,
+    conn: ReadConn,
+    axes: AxesDep,
+    now: Now,
+    at: Annotated[str | None, Query(description=AT)] = None,
+) -> JSON:
+    moment = parse_param("at", at, end_of_day=True) or now
+    known_actor(conn, actor_id)
+    state = queries.actor_state(conn, actor_id, axes, to_micros(moment))
+    return JSON({"actor": actor_id, "at": format_instant(moment), **echo_axes(axes, now), **state})

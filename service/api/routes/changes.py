@@ -1,0 +1,28 @@
+"""The changes feed: everything recorded, in recording order."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from service.api.deps import CanRead, Limit, ReadConn
+from service.api.responses import JSON
+from service.api.schemas import PROBLEM, ChangePage
+from service.readmodels import queries
+
+router = APIRouter(prefix="/v1/changes", tags=["changes"])
+
+
+@router.get(
+    "",
+    dependencies=[CanRead],
+    summary="Recorded, corrected and retracted facts after a position",
+    responses={200: {"model": ChangePage}, 422: PROBLEM, 503: PROBLEM},
+)
+def list_changes(
+    conn: ReadConn,
+    after: Annotated[int, Query(ge=0, description="position to start after; 0 = from the beginning")] = 0,
+    limit: Limit = 100,
+) -> JSON:
+    return JSON(queries.changes(conn, after, limit))

@@ -1,0 +1,157 @@
+"""Facts: record one or a batch, list them, read one with its revisions."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Body, Query
+from pydantic import BaseModel, ConfigDict, Field
+
+from service.api.deps import (
+    AxesDep,
+    CanRead,
+    CanWrite,
+    ContainerDep,
+    Cursor,
+    Limit,
+    ReadConn,
+    micros,
+    parse_param,
+)
+from service.api.responses import JSON
+from service.api.schemas import PROBLEM, BatchOut, FactPage, FactWithRevisions, StoredFact
+from service.domain.actors import check_slug_list
+from service.domain.errors import InvalidInputError, NotFoundError
+from service.domain.facts import FACT_TYPES, ROLES, FactIn
+from service.readmodels import queries
+
+router = APIRouter(prefix="/v1/events", tags=["facts"])
+
+EXAMPLE = {
+    "type": "PersonnelRepositioned",
+    "occurred_at": "2020-01-07",
+    "precision": "day",
+    "reported_at": "2020-01-07T15:00:00Z",
+    "summary": "Canada moves some of its 500 troops from Iraq to Kuwait",
+    "actors": [{"id": "canada", "role": "actor"}, {"id": "jonathan-vance", "role": "announced_by"}],
+    "location": {"name": "Iraq", "country": "IQ"},
+    "sources": [{"url": "https://example.org/article", "publisher": "News Agencies"}],
+    "confidence": "reported",
+    "personnel": None,
+    "from": {"name": "Iraq", "country": "IQ"},
+    "to": {"name": "Kuwait", "country": "KW"},
+    "temporary": True,
+}
+ALL_ROLES = sorted({role for required, optional in ROLES.values() for role in required | optional})
+
+
+class Batch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    events: Annotated[list[FactIn], Field(min_length=1, max_length=1000)]
+
+
+@router.post(
+    "",
+    status_code=201,
+    dependencies=[CanWrite],
+    summary="Record one fact",
+    responses={
+        200: {"model": StoredFact, "description": "already recorded with this body; nothing new"},
+        201: {"model": StoredFact, "description": "recorded"},
+        409: PROBLEM, 413: PROBLEM, 422: PROBLEM,
+    },
+)
+def record_event(
+    fact: Annotated[FactIn, Body(openapi_examples={"repositioning": {"value": EXAMPLE}})],
+    container: ContainerDep,
+) -> JSON:
+    (outcome,) = container.store.record_facts([fact])
+    return JSON(
+        outcome.fact,
+        status_code=201 if outcome.created else 200,
+        headers={"Location": f"/v1/events/{outcome.fact['event_id']}"},
+    )
+
+
+@router.post(
+    "/batch",
+    status_code=201,
+    dependencies=[CanWrite],
+    summary="Record up to 1,000 facts, all or nothing",
+    responses={201: {"model": BatchOut}, 409: PROBLEM, 413: PROBLEM, 422: PROBLEM},
+)
+def record_batch(batch: Batch, container: ContainerDep) -> JSON:
+    outcomes = container.store.record_facts(batch.events)
+    return JSON({"items": [o.fact for o in outcomes]}, status_code=201)
+
+
+def _csv(name: str, value: str | None, allowed: Any = None) -> list[str]:
+    items = [v.strip() for v in (value or "").split(",") if v.strip()]
+    if allowed is not None:
+        unknown = [v for v in items if v not in allowed]
+        if unknown:
+            raise InvalidInputError(
+                f"{name}: unknown value(s) {', '.join(unknown)}",
+                errors=[{"field": name, "message": f"expected one of {', '.join(allowed)}"}],
+            )
+    return items
+
+
+def fact_filter(
+    type_: str | None, actor: str | None, role: str | None, from_: str | None, to: str | None
+) -> queries.FactFilter:
+    if role is not None and role not in ALL_ROLES:
+        raise InvalidInputError(
+            f"role: unknown role '{role}'", errors=[{"field": "role", "message": f"expected one of {', '.join(ALL_ROLES)}"}]
+        )
+    lower = parse_param("from", from_, end_of_day=False)
+    upper = parse_param("to", to, end_of_day=True)
+    if lower and upper and upper < lower:
+        raise InvalidInputError("'to' is before 'from'", errors=[{"field": "to", "message": "before 'from'"}])
+    return queries.FactFilter(
+        types=_csv("type", type_, FACT_TYPES),
+        actors=check_slug_list("actor", _csv("actor", actor)),
+        role=role,
+        from_us=micros(lower),
+        to_us=micros(upper),
+    )
+
+
+TypeParam = Annotated[str | None, Query(alias="type", description="comma-separated fact types")]
+FromParam = Annotated[str | None, Query(alias="from", description="occurred at or after (date = start of day)")]
+ToParam = Annotated[str | None, Query(description="occurred at or before (date = end of day)")]
+
+
+@router.get(
+    "",
+    dependencies=[CanRead],
+    summary="List facts by occurred time",
+    responses={200: {"model": FactPage}, 422: PROBLEM, 503: PROBLEM},
+)
+def list_events(
+    conn: ReadConn,
+    axes: AxesDep,
+    limit: Limit = 100,
+    cursor: Cursor = None,
+    type_: TypeParam = None,
+    actor: Annotated[str | None, Query(description="comma-separated actor ids (any role)")] = None,
+    role: Annotated[str | None, Query(description="the role the actor plays")] = None,
+    from_: FromParam = None,
+    to: ToParam = None,
+) -> JSON:
+    page = queries.list_facts(conn, axes, fact_filter(type_, actor, role, from_, to), cursor, limit)
+    return JSON({"items": page.items, "next_cursor": page.next_cursor})
+
+
+@router.get(
+    "/{event_id}",
+    dependencies=[CanRead],
+    summary="One fact as known then, with its revisions",
+    responses={200: {"model": FactWithRevisions}, 404: PROBLEM, 422: PROBLEM, 503: PROBLEM},
+)
+def get_event(event_id: UUID, conn: ReadConn, axes: AxesDep) -> JSON:
+    fact = queries.get_fact(conn, str(event_id), axes)
+    if fact is None:
+        raise NotFoundError(f"no fact {event_id} was known at that time")
+    return JSON(fact)

@@ -1,0 +1,36 @@
+"""The situation of every actor at a date."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from service.api.deps import AxesDep, CanRead, Now, ReadConn, echo_axes, parse_param
+from service.api.responses import JSON
+from service.api.routes.actors import AT
+from service.api.schemas import PROBLEM, WorldState
+from service.domain.actors import check_slug_list
+from service.domain.instants import format_instant, to_micros
+from service.readmodels import queries
+
+router = APIRouter(prefix="/v1/state", tags=["state"])
+
+
+@router.get(
+    "",
+    dependencies=[CanRead],
+    summary="Every actor's situation at a date",
+    responses={200: {"model": WorldState}, 422: PROBLEM, 503: PROBLEM},
+)
+def world_state(
+    conn: ReadConn,
+    axes: AxesDep,
+    now: Now,
+    at: Annotated[str | None, Query(description=AT)] = None,
+    actor: Annotated[str | None, Query(description="comma-separated actor ids to include")] = None,
+) -> JSON:
+    moment = parse_param("at", at, end_of_day=True) or now
+    only = check_slug_list("actor", [a.strip() for a in (actor or "").split(",") if a.strip()])
+    states = queries.world_state(conn, axes, to_micros(moment), only)
+    return JSON({"at": format_instant(moment), **echo_axes(axes, now), "actors": states})

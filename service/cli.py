@@ -1,0 +1,163 @@
+"""Command line: ``crisis-timeline`` / ``python -m service``."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Annotated
+
+import orjson
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from service import migrate as migrations
+from service.bootstrap import bootstrap
+from service.settings import Settings
+
+cli = typer.Typer(add_completion=False, no_args_is_help=True, help="Crisis timeline service.")
+console = Console(stderr=True)
+
+
+def _logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+@cli.command()
+def serve(
+    host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
+    demo: Annotated[bool, typer.Option("--demo", help="load the demo data and print an admin token")] = False,
+    workers: Annotated[
+        bool, typer.Option("--workers/--no-workers", help="run projections in this process")
+    ] = True,
+) -> None:
+    """Apply migrations, then serve the API with projections in one process."""
+    import uvicorn
+
+    from service.api.app import create_app
+    from service.demo import load_demo
+
+    settings = Settings()
+    _logging(settings)
+    container = bootstrap(settings)
+    if demo:
+        created = load_demo(container.store)
+        token = container.add_demo_token()
+        console.print(f"Demo data loaded ({created} new facts).")
+        console.print(f"Admin token for this run: [bold]{token}[/bold]")
+        console.print(f'  curl -H "Authorization: Bearer {token}" http://{host}:{port}/v1/actors')
+    app = create_app(container, run_workers=workers)
+    try:
+        uvicorn.run(app, host=host, port=port, log_level=settings.log_level, timeout_graceful_shutdown=10)
+    finally:
+        container.close()
+
+
+@cli.command()
+def migrate() -> None:
+    """Apply pending schema migrations and exit."""
+    settings = Settings()
+    _logging(settings)
+    container = bootstrap(settings)
+    container.close()
+    console.print("Migrations are at head.")
+
+
+@cli.command()
+def worker() -> None:
+    """Run the projection workers only (for deployments with separate API processes)."""
+    settings = Settings()
+    _logging(settings)
+    container = bootstrap(settings, apply_migrations=False)
+    if not migrations.is_current(container.engine):
+        console.print("The database schema is not current: run `migrate` first.")
+        raise typer.Exit(2)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    container.start_workers()
+    console.print("Projection workers running; stop with SIGTERM or Ctrl-C.")
+    stop.wait()
+    container.close()
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+    )
+
+
+@cli.command("rebuild-projections")
+def rebuild_projections() -> None:
+    """Drop every read model and rebuild it from the log."""
+    settings = Settings()
+    _logging(settings)
+    container = bootstrap(settings)
+    head = container.store.max_position()
+    with _progress() as progress:
+        for projection in container.projections:
+            task = progress.add_task(projection.name, total=head)
+            projection.rebuild(lambda _done, position, t=task: progress.update(t, completed=position))
+            progress.update(task, completed=head)
+    container.close()
+    console.print(f"Rebuilt {len(container.projections)} projection(s) up to position {head}.")
+
+
+@cli.command("import")
+def import_file(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="JSON or JSON Lines of facts")],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="validate only; record nothing")] = False,
+) -> None:
+    """Record the facts in FILE; bad rows are reported and skipped."""
+    from service.importer import import_rows, read_rows
+
+    settings = Settings()
+    _logging(settings)
+    container = bootstrap(settings)
+    with _progress() as progress:
+        task = progress.add_task(f"importing {file.name}", total=None)
+        report = import_rows(
+            container.store, read_rows(file), dry_run=dry_run,
+            progress=lambda read: progress.update(task, completed=read),
+        )
+        if not dry_run:
+            container.read_models.catch_up()
+    container.close()
+    for error in report.errors:
+        console.print(f"line {error.line}: {error.field or '(row)'}: {error.reason}")
+    verb = "would record" if dry_run else "recorded"
+    console.print(
+        f"{report.read} read, {report.recorded} {verb}, {report.unchanged} already stored, "
+        f"{len(report.errors)} error(s)."
+    )
+    if report.errors:
+        raise typer.Exit(1)
+
+
+@cli.command()
+def openapi(
+    output: Annotated[Path | None, typer.Option(help="write here instead of standard output")] = None,
+) -> None:
+    """Print (or write) the OpenAPI document of the HTTP API."""
+    from service.api.app import openapi_document
+
+    text = orjson.dumps(openapi_document(), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n"
+    if output is None:
+        sys.stdout.buffer.write(text)
+    else:
+        output.write_bytes(text)
+
+
+def main() -> None:
+    cli()

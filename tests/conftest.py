@@ -1,0 +1,75 @@
+"""Fixtures: every test that touches storage runs on SQLite and on PostgreSQL.
+
+PostgreSQL runs when TIMELINE_TEST_POSTGRES_URL names a throwaway database
+(``.ci/run`` creates one); each test gets an empty schema there.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, text
+
+from service.api.app import create_app
+from service.bootstrap import Container, bootstrap
+from service.settings import Settings
+
+POSTGRES_URL = os.environ.get("TIMELINE_TEST_POSTGRES_URL")
+TOKENS = "admin-token:admin,write-token:write,read-token:read"
+READ = {"Authorization": "Bearer read-token"}
+WRITE = {"Authorization": "Bearer write-token"}
+ADMIN = {"Authorization": "Bearer admin-token"}
+
+
+def reset_postgres(url: str) -> None:
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, empty database on each backend."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'timeline.sqlite3'}"
+    if not POSTGRES_URL:
+        pytest.skip("PostgreSQL: set TIMELINE_TEST_POSTGRES_URL (.ci/run does)")
+    reset_postgres(POSTGRES_URL)
+    return POSTGRES_URL
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return Settings(database_url=database_url, api_tokens=TOKENS, read_wait=5.0, _env_file=None)
+
+
+@pytest.fixture
+def container(settings: Settings) -> Iterator[Container]:
+    built = bootstrap(settings)
+    try:
+        yield built
+    finally:
+        built.close()
+
+
+@pytest.fixture
+def client(container: Container) -> Iterator[TestClient]:
+    """The HTTP API with its projection workers running in the background."""
+    with TestClient(create_app(container, run_workers=True)) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def demo_client(client: TestClient, container: Container) -> TestClient:
+    """The API over the demo data, read models caught up."""
+    from service.demo import load_demo
+
+    load_demo(container.store)
+    assert container.wait_for_position(container.store.max_position(), 10)
+    return client
