@@ -52,7 +52,9 @@ def serve(
         token = container.add_demo_token()
         console.print(f"Demo data loaded ({created} new facts).")
         console.print(f"Admin token for this run: [bold]{token}[/bold]")
-        console.print(f'  curl -H "Authorization: Bearer {token}" http://{host}:{port}/v1/actors')
+        console.print(
+            f'  curl -H "Authorization: Bearer {token}" http://{host}:{port}/v1/actors', soft_wrap=True
+        )
     app = create_app(container, run_workers=workers)
     try:
         uvicorn.run(app, host=host, port=port, log_level=settings.log_level, timeout_graceful_shutdown=10)

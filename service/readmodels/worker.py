@@ -143,10 +143,7 @@ class ProjectionWorker:
                 return done
             done += applied
             if progress:
-                progress(done, self.watch_position())
-
-    def watch_position(self) -> int:
-        return self.position()
+                progress(done, self.position())
 
     def rebuild(self, progress: Callable[[int, int], None] | None = None) -> int:
         """Drop this projection's rows and position, then replay the whole log."""
