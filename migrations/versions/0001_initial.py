@@ -59,35 +59,51 @@ def upgrade() -> None:
         sa.Column("first_position", sa.BigInteger, nullable=False),
         sa.Column("kind", sa.String(16), nullable=False),
         sa.Column("type", sa.String(40), nullable=False),
+        sa.Column("fact_recorded_us", sa.BigInteger, nullable=False),
+        sa.Column("recorded_us", sa.BigInteger, nullable=False),
+        sa.Column("reported_us", sa.BigInteger, nullable=False),
+        sa.Column("reason", sa.Text, nullable=True),
+        sa.Column("changes", sa.JSON, nullable=True),
+        sa.Column("added_sources", sa.JSON, nullable=True),
+        sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("body", sa.JSON, nullable=False),
+    )
+
+    op.create_table(
+        "fact_versions",
+        sa.Column("event_id", sa.String(36), primary_key=True),
+        sa.Column("version", sa.Integer, primary_key=True),
+        sa.Column("revision", sa.Integer, nullable=False),
+        sa.Column("first_position", sa.BigInteger, nullable=False),
+        sa.Column("type", sa.String(40), nullable=False),
         sa.Column("status", sa.String(16), nullable=False),
         sa.Column("occurred_us", sa.BigInteger, nullable=False),
         sa.Column("fact_recorded_us", sa.BigInteger, nullable=False),
         sa.Column("recorded_us", sa.BigInteger, nullable=False),
-        sa.Column("reported_us", sa.BigInteger, nullable=False),
         sa.Column("superseded_us", sa.BigInteger, nullable=True),
+        sa.Column("reported_from_us", sa.BigInteger, nullable=False),
+        sa.Column("reported_until_us", sa.BigInteger, nullable=True),
         sa.Column("body", sa.JSON, nullable=False),
-        sa.Column("reason", sa.Text, nullable=True),
-        sa.Column("changes", sa.JSON, nullable=True),
     )
-    op.create_index("ix_fact_revisions_occurred", "fact_revisions", ["occurred_us", "first_position"])
+    op.create_index("ix_fact_versions_occurred", "fact_versions", ["occurred_us", "first_position"])
     op.create_index(
-        "ix_fact_revisions_type_occurred", "fact_revisions", ["type", "occurred_us", "first_position"]
+        "ix_fact_versions_type_occurred", "fact_versions", ["type", "occurred_us", "first_position"]
     )
-    op.create_index("ix_fact_revisions_recorded", "fact_revisions", ["recorded_us"])
 
     op.create_table(
         "fact_actors",
         sa.Column("actor_id", sa.String(80), primary_key=True),
         sa.Column("event_id", sa.String(36), primary_key=True),
-        sa.Column("revision", sa.Integer, primary_key=True),
+        sa.Column("version", sa.Integer, primary_key=True),
         sa.Column("roles", sa.String(200), nullable=False),
         sa.Column("type", sa.String(40), nullable=False),
         sa.Column("status", sa.String(16), nullable=False),
         sa.Column("occurred_us", sa.BigInteger, nullable=False),
         sa.Column("first_position", sa.BigInteger, nullable=False),
         sa.Column("recorded_us", sa.BigInteger, nullable=False),
-        sa.Column("reported_us", sa.BigInteger, nullable=False),
         sa.Column("superseded_us", sa.BigInteger, nullable=True),
+        sa.Column("reported_from_us", sa.BigInteger, nullable=False),
+        sa.Column("reported_until_us", sa.BigInteger, nullable=True),
     )
     op.create_index(
         "ix_fact_actors_timeline", "fact_actors", ["actor_id", "occurred_us", "first_position"]
@@ -112,7 +128,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("projection_positions", "actors", "fact_actors", "fact_revisions"):
+    for table in ("projection_positions", "actors", "fact_actors", "fact_versions", "fact_revisions"):
         op.drop_table(table)
     op.execute("DROP TABLE stored_events")
     if op.get_bind().dialect.name == "postgresql":

@@ -16,6 +16,8 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate
 
+from service.domain.revisions import apply_changes
+
 ACTOR_NAMESPACE = uuid5(NAMESPACE_URL, "crisis-timeline:actor")
 
 
@@ -57,6 +59,28 @@ class Fact(Aggregate):
         TOPIC = "StatementIssued"
         class_version = 1
 
+    class Corrected(Event):
+        """Changed fields (their new, normalised values) and sources the correction adds."""
+
+        TOPIC = "EventCorrected"
+        class_version = 1
+        changes: dict[str, Any]
+        added_sources: list[dict[str, Any]]
+        reason: str
+        reported_at: str | None
+
+        def apply(self, aggregate: Fact) -> None:
+            aggregate.record = apply_changes(aggregate.record, self.changes, self.added_sources)
+
+    class Retracted(Event):
+        TOPIC = "EventRetracted"
+        class_version = 1
+        reason: str
+        reported_at: str | None
+
+        def apply(self, aggregate: Fact) -> None:
+            aggregate.status = "retracted"
+
     def __init__(self, record: dict[str, Any]):
         self.record = record
         self.status = "active"
@@ -67,6 +91,27 @@ class Fact(Aggregate):
         return cls._create(
             event_class, id=UUID(record["event_id"]), record=record, timestamp=recorded_at
         )
+
+
+    def correct(
+        self,
+        changes: dict[str, Any],
+        added_sources: list[dict[str, Any]],
+        reason: str,
+        reported_at: str | None,
+        recorded_at: datetime,
+    ) -> None:
+        self.trigger_event(
+            self.Corrected,
+            changes=changes,
+            added_sources=added_sources,
+            reason=reason,
+            reported_at=reported_at,
+            timestamp=recorded_at,
+        )
+
+    def retract(self, reason: str, reported_at: str | None, recorded_at: datetime) -> None:
+        self.trigger_event(self.Retracted, reason=reason, reported_at=reported_at, timestamp=recorded_at)
 
 
 RECORDED_EVENTS: dict[str, type[Fact.Created]] = {

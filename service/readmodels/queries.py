@@ -1,8 +1,8 @@
 """Read-side queries: facts, timelines, actors, state at a date, the changes feed.
 
-Every query selects, per fact, the revision that was current under the time
-axes (``as_of`` transaction time, ``reported_by`` publication time) with
-indexed conditions, and orders by (occurred time, first position).
+Every query selects, per fact, the one version known under the time axes
+(``as_of`` transaction time, ``reported_by`` publication time) with indexed
+conditions, and orders by (occurred time, first position).
 """
 
 from __future__ import annotations
@@ -20,7 +20,9 @@ from service.domain.errors import InvalidInputError
 from service.domain.facts import stored_view
 from service.domain.instants import micros_to_text
 from service.domain.replay import fold_state, fold_states
-from service.readmodels.tables import actors, fact_actors, fact_revisions
+from service.domain.revisions import known_at
+from service.readmodels.projection import change_from_row
+from service.readmodels.tables import actors, fact_actors, fact_revisions, fact_versions
 
 
 @dataclass(frozen=True)
@@ -66,7 +68,7 @@ def decode_cursor(cursor: str | None, arity: int) -> list[Any] | None:
 
 
 def _visible(table: Any, axes: Axes) -> list[Any]:
-    """Conditions that pick, per fact, the revision current under the axes."""
+    """Conditions that pick, per fact, the one version known under the axes."""
     conditions = []
     if axes.as_of_us is None:
         conditions.append(table.c.superseded_us.is_(None))
@@ -75,8 +77,13 @@ def _visible(table: Any, axes: Axes) -> list[Any]:
             table.c.recorded_us <= axes.as_of_us,
             or_(table.c.superseded_us.is_(None), table.c.superseded_us > axes.as_of_us),
         ]
-    if axes.reported_by_us is not None:
-        conditions.append(table.c.reported_us <= axes.reported_by_us)
+    if axes.reported_by_us is None:
+        conditions.append(table.c.reported_until_us.is_(None))
+    else:
+        conditions += [
+            table.c.reported_from_us <= axes.reported_by_us,
+            or_(table.c.reported_until_us.is_(None), table.c.reported_until_us > axes.reported_by_us),
+        ]
     return conditions
 
 
@@ -111,11 +118,11 @@ def _page(rows: Sequence[Any], limit: int, item: Any) -> Page:
 def list_facts(
     conn: Connection, axes: Axes, filt: FactFilter, cursor: str | None, limit: int
 ) -> Page:
-    fr = fact_revisions
+    fr = fact_versions
     conditions = [*_visible(fr, axes), fr.c.status == "active", *_window(fr, filt)]
     if filt.actors or filt.role:
         fa = fact_actors
-        named = [fa.c.event_id == fr.c.event_id, fa.c.revision == fr.c.revision]
+        named = [fa.c.event_id == fr.c.event_id, fa.c.version == fr.c.version]
         if filt.actors:
             named.append(fa.c.actor_id.in_(filt.actors))
         if filt.role:
@@ -133,14 +140,14 @@ def list_facts(
 def timeline(
     conn: Connection, actor_id: str, axes: Axes, filt: FactFilter, cursor: str | None, limit: int
 ) -> Page:
-    fa, fr = fact_actors, fact_revisions
+    fa, fr = fact_actors, fact_versions
     conditions = [fa.c.actor_id == actor_id, *_visible(fa, axes), fa.c.status == "active", *_window(fa, filt)]
     after = decode_cursor(cursor, 2)
     if after is not None:
         conditions.append(tuple_(fa.c.occurred_us, fa.c.first_position) > tuple_(*after))
     rows = conn.execute(
         select(fr, fa.c.roles)
-        .join(fa, and_(fa.c.event_id == fr.c.event_id, fa.c.revision == fr.c.revision))
+        .join(fa, and_(fa.c.event_id == fr.c.event_id, fa.c.version == fr.c.version))
         .where(*conditions)
         .order_by(fa.c.occurred_us, fa.c.first_position)
         .limit(limit + 1)
@@ -204,7 +211,7 @@ def list_actors(conn: Connection, cursor: str | None, limit: int) -> Page:
 
 
 def _state_bodies(conn: Connection, axes: Axes, at_us: int, actor_id: str | None) -> list[dict[str, Any]]:
-    fr = fact_revisions
+    fr = fact_versions
     if actor_id is None:
         query = select(fr.c.body).where(
             *_visible(fr, axes), fr.c.status == "active", fr.c.occurred_us <= at_us
@@ -213,7 +220,7 @@ def _state_bodies(conn: Connection, axes: Axes, at_us: int, actor_id: str | None
         fa = fact_actors
         query = (
             select(fr.c.body)
-            .join(fa, and_(fa.c.event_id == fr.c.event_id, fa.c.revision == fr.c.revision))
+            .join(fa, and_(fa.c.event_id == fr.c.event_id, fa.c.version == fr.c.version))
             .where(fa.c.actor_id == actor_id, *_visible(fa, axes), fa.c.status == "active", fa.c.occurred_us <= at_us)
             .order_by(fa.c.occurred_us, fa.c.first_position)
         )
@@ -234,18 +241,29 @@ def world_state(
 
 
 def get_fact(conn: Connection, event_id: str, axes: Axes) -> dict[str, Any] | None:
-    fr = fact_revisions
-    rows = conn.execute(select(fr).where(fr.c.event_id == event_id).order_by(fr.c.revision)).all()
-    known = [
+    """The fact as known under the axes, with the revisions known then."""
+    rows = conn.execute(
+        select(fact_revisions).where(fact_revisions.c.event_id == event_id).order_by(fact_revisions.c.revision)
+    ).all()
+    known = known_at([change_from_row(r) for r in rows], axes.as_of_us, axes.reported_by_us)
+    if known is None:
+        return None
+    first = rows[0]
+    shown = [
         r
         for r in rows
         if (axes.as_of_us is None or r.recorded_us <= axes.as_of_us)
         and (axes.reported_by_us is None or r.reported_us <= axes.reported_by_us)
     ]
-    if not known or known[0].revision != 1:
-        return None
+    view = stored_view(
+        known.record,
+        recorded_at=micros_to_text(first.fact_recorded_us) or "",
+        position=first.first_position,
+        revision=known.revision,
+        status=known.status,
+    )
     return {
-        **_view(known[-1]),
+        **view,
         "revisions": [
             {
                 "revision": r.revision,
@@ -254,11 +272,20 @@ def get_fact(conn: Connection, event_id: str, axes: Axes) -> dict[str, Any] | No
                 "reported_at": micros_to_text(r.reported_us),
                 "kind": r.kind,
                 "reason": r.reason,
-                "changes": r.changes,
+                "changes": _described_changes(r),
             }
-            for r in known
+            for r in shown
         ],
     }
+
+
+def _described_changes(row: Any) -> dict[str, Any] | None:
+    if row.kind != "corrected":
+        return None
+    described = dict(row.changes or {})
+    if row.added_sources:
+        described["sources_added"] = row.added_sources
+    return described
 
 
 def changes(conn: Connection, after: int, limit: int) -> dict[str, Any]:
@@ -272,7 +299,13 @@ def changes(conn: Connection, after: int, limit: int) -> dict[str, Any]:
             "kind": r.kind,
             "event_id": r.event_id,
             "recorded_at": micros_to_text(r.recorded_us),
-            "event": _view(r),
+            "event": stored_view(
+                r.body,
+                recorded_at=micros_to_text(r.fact_recorded_us) or "",
+                position=r.first_position,
+                revision=r.revision,
+                status=r.status,
+            ),
         }
         for r in rows
     ]

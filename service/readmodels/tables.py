@@ -1,9 +1,9 @@
 """Read-model tables (SQLAlchemy Core). Their schema is owned by the migrations.
 
 Times are integer microseconds since the Unix epoch (UTC), identical on SQLite
-and PostgreSQL. Every fact revision keeps the interval of transaction time in
-which it was the current one (``recorded_us`` until ``superseded_us``), so the
-record as known at any ``as_of`` is read from indexes, not by replaying the log.
+and PostgreSQL. Each fact version carries the interval of transaction time and
+of publication time over which it is what was known, so the record as known at
+any ``as_of`` and ``reported_by`` is read from indexes, not by replaying the log.
 """
 
 from __future__ import annotations
@@ -26,43 +26,65 @@ metadata = MetaData()
 fact_revisions = Table(
     "fact_revisions",
     metadata,
+    # The change log: one row per revision of a fact (recorded, corrected, retracted).
     Column("event_id", String(36), primary_key=True),
     Column("revision", Integer, primary_key=True),
-    # Position of the change that produced this revision.
     Column("position", BigInteger, nullable=False, unique=True),
-    # Position at which the fact was first recorded: the tie-breaker of every ordering.
     Column("first_position", BigInteger, nullable=False),
     Column("kind", String(16), nullable=False),
+    Column("type", String(40), nullable=False),
+    Column("fact_recorded_us", BigInteger, nullable=False),
+    Column("recorded_us", BigInteger, nullable=False),
+    Column("reported_us", BigInteger, nullable=False),
+    Column("reason", Text, nullable=True),
+    # What the change did: changed fields and added sources; the fact's record for revision 1.
+    Column("changes", JSON, nullable=True),
+    Column("added_sources", JSON, nullable=True),
+    # The fact as it stood right after this change, and its status then.
+    Column("status", String(16), nullable=False),
+    Column("body", JSON, nullable=False),
+)
+
+fact_versions = Table(
+    "fact_versions",
+    metadata,
+    # What was known of a fact over a rectangle of the two axes: transaction time
+    # [recorded_us, superseded_us) and publication time [reported_from_us, reported_until_us).
+    # Exactly one version of a known fact matches any (as_of, reported_by).
+    Column("event_id", String(36), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("revision", Integer, nullable=False),
+    Column("first_position", BigInteger, nullable=False),
     Column("type", String(40), nullable=False),
     Column("status", String(16), nullable=False),
     Column("occurred_us", BigInteger, nullable=False),
     Column("fact_recorded_us", BigInteger, nullable=False),
     Column("recorded_us", BigInteger, nullable=False),
-    Column("reported_us", BigInteger, nullable=False),
     Column("superseded_us", BigInteger, nullable=True),
+    Column("reported_from_us", BigInteger, nullable=False),
+    Column("reported_until_us", BigInteger, nullable=True),
     Column("body", JSON, nullable=False),
-    Column("reason", Text, nullable=True),
-    Column("changes", JSON, nullable=True),
-    Index("ix_fact_revisions_occurred", "occurred_us", "first_position"),
-    Index("ix_fact_revisions_type_occurred", "type", "occurred_us", "first_position"),
-    Index("ix_fact_revisions_recorded", "recorded_us"),
+    Index("ix_fact_versions_occurred", "occurred_us", "first_position"),
+    Index("ix_fact_versions_type_occurred", "type", "occurred_us", "first_position"),
 )
 
 fact_actors = Table(
     "fact_actors",
     metadata,
+    # One row per (actor, fact version): timelines and states read these by actor.
     Column("actor_id", String(80), primary_key=True),
     Column("event_id", String(36), primary_key=True),
-    Column("revision", Integer, primary_key=True),
-    # The actor's roles in this revision, as ",role,role," so that one LIKE finds a role.
+    Column("version", Integer, primary_key=True),
+    # The actor's roles in this version, as ",role,role," so that one LIKE finds a role.
     Column("roles", String(200), nullable=False),
     Column("type", String(40), nullable=False),
     Column("status", String(16), nullable=False),
     Column("occurred_us", BigInteger, nullable=False),
     Column("first_position", BigInteger, nullable=False),
     Column("recorded_us", BigInteger, nullable=False),
-    Column("reported_us", BigInteger, nullable=False),
     Column("superseded_us", BigInteger, nullable=True),
+    Column("reported_from_us", BigInteger, nullable=False),
+    Column("reported_until_us", BigInteger, nullable=True),
     Index("ix_fact_actors_timeline", "actor_id", "occurred_us", "first_position"),
 )
 
@@ -85,4 +107,4 @@ projection_positions = Table(
     Column("position", BigInteger, nullable=False),
 )
 
-READ_MODEL_TABLES = (fact_revisions, fact_actors, actors)
+READ_MODEL_TABLES = (fact_revisions, fact_versions, fact_actors, actors)

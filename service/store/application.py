@@ -17,7 +17,19 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError
 
 from service.domain.aggregates import Actor, Fact, actor_aggregate_id
-from service.domain.errors import FactConflictError, PayloadTooLargeError
+from service.domain.corrections import (
+    CorrectionError,
+    CorrectionIn,
+    RetractionIn,
+    change_reported_at,
+    plan_correction,
+)
+from service.domain.errors import (
+    FactConflictError,
+    InvalidInputError,
+    NotFoundError,
+    PayloadTooLargeError,
+)
 from service.domain.facts import FactTooLargeError, check_size, stored_view
 from service.domain.instants import format_instant
 
@@ -101,6 +113,53 @@ class TimelineApplication(Application):
             self._announce(max(positions.values()))
             pending = {}
         return [results[record["event_id"]] for record in records]
+
+    def correct_fact(self, event_id: str, correction: CorrectionIn) -> Recorded:
+        """Record a correction of the record; the fact's earlier revisions stay readable."""
+        return self._change(event_id, lambda fact, stamp: self._apply_correction(fact, correction, stamp))
+
+    def retract_fact(self, event_id: str, retraction: RetractionIn) -> Recorded:
+        """Withdraw a fact from later answers; it stays in the log and readable by id."""
+
+        def retract(fact: Fact, stamp: datetime) -> None:
+            fact.retract(retraction.reason, change_reported_at(retraction.reported_at, []), stamp)
+
+        return self._change(event_id, retract)
+
+    def _apply_correction(self, fact: Fact, correction: CorrectionIn, stamp: datetime) -> None:
+        try:
+            plan = plan_correction(fact.record, correction)
+        except CorrectionError as exc:
+            raise InvalidInputError(exc.detail, errors=exc.errors) from None
+        except FactTooLargeError as exc:
+            raise PayloadTooLargeError(str(exc)) from None
+        fact.correct(plan.changes, plan.added_sources, plan.reason, plan.reported_at, stamp)
+
+    def _change(self, event_id: str, change: Callable[[Fact, datetime], None]) -> Recorded:
+        for _ in range(5):
+            try:
+                fact = self.repository.get(UUID(event_id))
+            except AggregateNotFoundError:
+                raise NotFoundError(f"no fact {event_id}") from None
+            if fact.status == "retracted":
+                raise FactConflictError(f"fact {event_id} is retracted; it cannot change any more")
+            stamp = self._stamp(floor=fact.modified_on)
+            change(fact, stamp)
+            try:
+                recordings = self.save(fact)
+            except IntegrityError:
+                continue  # another change got in first: apply ours to the new state
+            position = recordings[-1].notification.id
+            self._announce(position)
+            view = stored_view(
+                fact.record,
+                recorded_at=format_instant(fact.created_on),
+                position=self._first_position(event_id),
+                revision=fact.version,
+                status=fact.status,
+            )
+            return Recorded({**view, "change_position": position}, created=True)
+        raise FactConflictError(f"fact {event_id} is being changed concurrently; retry")
 
     def register_actor(self, profile: dict[str, Any]) -> int | None:
         """Create or change an actor's profile; returns the change's position.

@@ -22,6 +22,7 @@ from service.api.deps import (
 from service.api.responses import JSON
 from service.api.schemas import PROBLEM, BatchOut, FactPage, FactWithRevisions, StoredFact
 from service.domain.actors import check_slug_list
+from service.domain.corrections import CorrectionIn, RetractionIn
 from service.domain.errors import InvalidInputError, NotFoundError
 from service.domain.facts import FACT_TYPES, ROLES, FactIn
 from service.readmodels import queries
@@ -84,6 +85,34 @@ def record_event(
 def record_batch(batch: Batch, container: ContainerDep) -> JSON:
     outcomes = container.store.record_facts(batch.events)
     return JSON({"items": [o.fact for o in outcomes]}, status_code=201)
+
+
+class ChangedFact(StoredFact):
+    change_position: int
+
+
+@router.post(
+    "/{event_id}/corrections",
+    status_code=201,
+    dependencies=[CanWrite],
+    summary="Correct the record of a fact",
+    responses={201: {"model": ChangedFact}, 404: PROBLEM, 409: PROBLEM, 413: PROBLEM, 422: PROBLEM},
+)
+def correct_event(event_id: UUID, correction: CorrectionIn, container: ContainerDep) -> JSON:
+    outcome = container.store.correct_fact(str(event_id), correction)
+    return JSON(outcome.fact, status_code=201)
+
+
+@router.post(
+    "/{event_id}/retraction",
+    status_code=201,
+    dependencies=[CanWrite],
+    summary="Retract a fact (duplicate, false report)",
+    responses={201: {"model": ChangedFact}, 404: PROBLEM, 409: PROBLEM, 422: PROBLEM},
+)
+def retract_event(event_id: UUID, retraction: RetractionIn, container: ContainerDep) -> JSON:
+    outcome = container.store.retract_fact(str(event_id), retraction)
+    return JSON(outcome.fact, status_code=201)
 
 
 def _csv(name: str, value: str | None, allowed: Any = None) -> list[str]:
