@@ -56,10 +56,17 @@ def serve(
             f'  curl -H "Authorization: Bearer {token}" http://{host}:{port}/v1/actors', soft_wrap=True
         )
     app = create_app(container, run_workers=workers)
+    # uvicorn drains in-flight requests on SIGTERM, then raises the signal again once it
+    # has stopped; ending with SystemExit(0) there lets `finally` close the container.
+    signal.signal(signal.SIGTERM, _exit_cleanly)
     try:
         uvicorn.run(app, host=host, port=port, log_level=settings.log_level, timeout_graceful_shutdown=10)
     finally:
         container.close()
+
+
+def _exit_cleanly(*_: object) -> None:
+    raise SystemExit(0)
 
 
 @cli.command()

@@ -30,7 +30,10 @@ def validation_errors(errors: list[dict[str, Any]]) -> list[dict[str, str]]:
         message = str(error.get("msg", "invalid"))
         if message.startswith("Value error, "):
             message = message[len("Value error, "):]
-        out.append({"field": field_name(error.get("loc", ())), "message": message, "type": error.get("type", "")})
+        loc = tuple(error.get("loc", ()))
+        if error.get("type") in ("union_tag_invalid", "union_tag_not_found"):
+            loc = (*loc, "type")  # the discriminator itself is the offending field
+        out.append({"field": field_name(loc), "message": message, "type": error.get("type", "")})
     return out
 
 

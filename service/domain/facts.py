@@ -23,7 +23,9 @@ from pydantic import (
     Strict,
     StringConstraints,
     TypeAdapter,
+    ValidationInfo,
     WithJsonSchema,
+    field_validator,
     model_validator,
 )
 
@@ -75,6 +77,13 @@ def _country(value: str) -> str:
     return code
 
 
+def _no_nul(value: str) -> str:
+    # PostgreSQL text cannot hold NUL, and no reader wants one.
+    if "\x00" in value:
+        raise ValueError("text may not contain NUL characters")
+    return value
+
+
 def _http_url(value: str) -> str:
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -94,14 +103,18 @@ Instant = Annotated[
     ),
 ]
 Slug = Annotated[str, StringConstraints(pattern=SLUG_PATTERN, min_length=1, max_length=80)]
-Text = Annotated[str, StringConstraints(min_length=1, max_length=500, pattern=r"\S")]
-LongText = Annotated[str, StringConstraints(min_length=1, max_length=20_000, pattern=r"\S")]
+Text = Annotated[str, StringConstraints(min_length=1, max_length=500, pattern=r"\S"), AfterValidator(_no_nul)]
+LongText = Annotated[
+    str, StringConstraints(min_length=1, max_length=20_000, pattern=r"\S"), AfterValidator(_no_nul)
+]
 Count = Annotated[int, Strict(), Field(ge=0, le=100_000_000)]
 Flag = Annotated[bool, Strict()]
 Latitude = Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False)]
 Longitude = Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False)]
 Country = Annotated[str, StringConstraints(min_length=2, max_length=2), AfterValidator(_country)]
-Url = Annotated[str, StringConstraints(min_length=1, max_length=2000), AfterValidator(_http_url)]
+Url = Annotated[
+    str, StringConstraints(min_length=1, max_length=2000), AfterValidator(_no_nul), AfterValidator(_http_url)
+]
 
 Precision = Literal["exact", "minute", "hour", "day", "week", "month", "year"]
 Confidence = Literal["confirmed", "reported", "claimed", "disputed"]
@@ -110,7 +123,7 @@ Channel = Literal["statement", "letter", "press_conference", "social_media", "in
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid")
 
 
 class Location(_Strict):
@@ -164,15 +177,22 @@ class _Fact(_Strict):
                 data = {k: v for k, v in data.items() if k != "precision"}
         return data
 
-    @model_validator(mode="after")
-    def _envelope_rules(self) -> _Fact:
-        if self.occurred_until is not None and self.occurred_until < self.occurred_at:
+    @field_validator("occurred_until")
+    @classmethod
+    def _until_after_start(cls, value: datetime | None, info: ValidationInfo) -> datetime | None:
+        start = info.data.get("occurred_at")
+        if value is not None and start is not None and value < start:
             raise ValueError("occurred_until is before occurred_at")
-        kind = self.type  # type: ignore[attr-defined]
+        return value
+
+    @field_validator("actors")
+    @classmethod
+    def _roles_fit_the_type(cls, refs: list[ActorRef]) -> list[ActorRef]:
+        kind = cls.__name__  # validators run on the concrete fact type
         required, optional = ROLES[kind]
         allowed = required | optional
         seen: set[tuple[str, str]] = set()
-        for ref in self.actors:
+        for ref in refs:
             if ref.role not in allowed:
                 raise ValueError(
                     f"role '{ref.role}' is not one of {kind}'s roles: {', '.join(sorted(allowed))}"
@@ -180,12 +200,17 @@ class _Fact(_Strict):
             if (ref.id, ref.role) in seen:
                 raise ValueError(f"actor '{ref.id}' is named twice with role '{ref.role}'")
             seen.add((ref.id, ref.role))
-        missing = required - {ref.role for ref in self.actors}
+        missing = required - {ref.role for ref in refs}
         if missing:
             raise ValueError(f"{kind} needs an actor with role {' or '.join(sorted(missing))}")
-        if len(set(self.refers_to)) != len(self.refers_to):
+        return refs
+
+    @field_validator("refers_to")
+    @classmethod
+    def _refers_once(cls, refs: list[UUID]) -> list[UUID]:
+        if len(set(refs)) != len(refs):
             raise ValueError("refers_to names the same fact twice")
-        return self
+        return refs
 
     def to_record(self) -> dict[str, Any]:
         """The canonical, JSON-ready form of this fact (``event_id`` must be set)."""
@@ -273,15 +298,16 @@ class PersonnelRepositioned(_Fact):
     type: Literal["PersonnelRepositioned"]
     personnel: Count | None = None
     from_: Location | None = Field(default=None, alias="from")
-    to: Location | None = None
+    to: Location | None = Field(default=None, validate_default=True)
     temporary: Flag | None = None
     mission: Slug | None = None
 
-    @model_validator(mode="after")
-    def _needs_an_end(self) -> PersonnelRepositioned:
-        if self.from_ is None and self.to is None:
+    @field_validator("to")
+    @classmethod
+    def _needs_an_end(cls, value: Location | None, info: ValidationInfo) -> Location | None:
+        if value is None and info.data.get("from_") is None and "from_" in info.data:
             raise ValueError("PersonnelRepositioned needs 'from', 'to' or both")
-        return self
+        return value
 
 
 class StatementIssued(_Fact):

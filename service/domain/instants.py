@@ -63,8 +63,15 @@ def parse_instant(value: object, *, date_only_at: str = "start") -> datetime:
 
 
 def format_instant(moment: datetime) -> str:
-    """UTC with microseconds and ``Z``: the one format the service answers in."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """UTC with microseconds and ``Z``: the one format the service answers in.
+
+    Years are always four digits (``strftime`` would write year 999 as ``999``).
+    """
+    m = moment.astimezone(UTC)
+    return (
+        f"{m.year:04d}-{m.month:02d}-{m.day:02d}T"
+        f"{m.hour:02d}:{m.minute:02d}:{m.second:02d}.{m.microsecond:06d}Z"
+    )
 
 
 def to_micros(moment: datetime) -> int:

@@ -52,14 +52,20 @@ def encode_cursor(values: Sequence[Any]) -> str:
     return base64.urlsafe_b64encode(orjson.dumps(list(values))).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str | None, arity: int) -> list[Any] | None:
+def decode_cursor(cursor: str | None, kinds: tuple[type, ...]) -> list[Any] | None:
+    """The values of a cursor this service issued, of the given kinds; anything else is 422."""
     if cursor is None:
         return None
     try:
         values = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
     except (binascii.Error, ValueError):
         values = None
-    if not isinstance(values, list) or len(values) != arity:
+    if (
+        not isinstance(values, list)
+        or len(values) != len(kinds)
+        or any(type(v) is not kind for v, kind in zip(values, kinds, strict=True))
+        or any(isinstance(v, int) and not -(2**63) <= v < 2**63 for v in values)
+    ):
         raise InvalidInputError(
             "the cursor is not one this service issued",
             errors=[{"field": "cursor", "message": "invalid cursor"}],
@@ -128,7 +134,7 @@ def list_facts(
         if filt.role:
             named.append(fa.c.roles.like(f"%,{filt.role},%"))
         conditions.append(exists().where(*named))
-    after = decode_cursor(cursor, 2)
+    after = decode_cursor(cursor, (int, int))
     if after is not None:
         conditions.append(tuple_(fr.c.occurred_us, fr.c.first_position) > tuple_(*after))
     rows = conn.execute(
@@ -142,7 +148,7 @@ def timeline(
 ) -> Page:
     fa, fr = fact_actors, fact_versions
     conditions = [fa.c.actor_id == actor_id, *_visible(fa, axes), fa.c.status == "active", *_window(fa, filt)]
-    after = decode_cursor(cursor, 2)
+    after = decode_cursor(cursor, (int, int))
     if after is not None:
         conditions.append(tuple_(fa.c.occurred_us, fa.c.first_position) > tuple_(*after))
     rows = conn.execute(
@@ -177,7 +183,7 @@ def list_actors(conn: Connection, cursor: str | None, limit: int) -> Page:
         .group_by(fa.c.actor_id)
         .subquery()
     )
-    after = decode_cursor(cursor, 1)
+    after = decode_cursor(cursor, (str,))
     query = (
         select(
             actors,

@@ -15,11 +15,16 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy import Connection, Engine, select, update
 
+from service.readmodels.projection import dialect_insert
 from service.readmodels.tables import projection_positions
 
 log = logging.getLogger(__name__)
+
+
+class _LostRace(Exception):
+    """Another worker moved the projection's position first."""
 
 
 class Projection(Protocol):
@@ -99,8 +104,12 @@ class ProjectionWorker:
         with self.engine.connect() as conn:
             return read_position(conn, self.name)
 
-    def process_batch(self) -> int:
-        """Apply the next batch of events; returns how many were applied."""
+    def process_batch(self) -> int | None:
+        """Apply the next batch of events; returns how many were applied.
+
+        None means another worker moved this projection on first: nothing was
+        applied, and the caller may simply try again.
+        """
         start = self.position()
         notifications = self.recorder.select_notifications(
             start=start, limit=self.batch_size, inclusive_of_start=False
@@ -109,23 +118,30 @@ class ProjectionWorker:
             return 0
         events = [(n.id, self.mapper.to_domain_event(n)) for n in notifications]
         end = notifications[-1].id
-        with self.engine.connect() as conn:
-            conn.execution_options(sqlite_immediate=True)
-            with conn.begin():
-                if not self._claim(conn, start, end):
-                    return 0  # another worker moved this projection on; start over
-                self.projection.apply(conn, events)
+        try:
+            with self.engine.connect() as conn:
+                conn.execution_options(sqlite_immediate=True)
+                with conn.begin():
+                    if not self._claim(conn, start, end):
+                        raise _LostRace  # roll back: nothing of this batch may stay
+                    self.projection.apply(conn, events)
+        except _LostRace:
+            return None
         self.watch.advance(end)
         return len(events)
 
     def _claim(self, conn: Connection, start: int, end: int) -> bool:
+        """Move the position from ``start`` to ``end``, unless someone else moved it."""
         table = projection_positions
         if start == 0:
-            exists = conn.execute(
-                select(table.c.position).where(table.c.name == self.name).with_for_update()
-            ).scalar()
-            if exists is None:
-                conn.execute(insert(table).values(name=self.name, position=end))
+            # The first batch ever creates the row; of two racing workers, one inserts.
+            created = conn.execute(
+                dialect_insert(conn, table)
+                .values(name=self.name, position=end)
+                .on_conflict_do_nothing(index_elements=["name"])
+                .returning(table.c.name)
+            ).first()
+            if created is not None:
                 return True
         moved = conn.execute(
             update(table)
@@ -139,6 +155,9 @@ class ProjectionWorker:
         done = 0
         while True:
             applied = self.process_batch()
+            if applied is None:
+                time.sleep(0.01)  # lost a race to another worker: follow it
+                continue
             if not applied:
                 return done
             done += applied
@@ -224,4 +243,3 @@ class PostgresListener:
                 log.warning("LISTEN connection lost (%s); reconnecting in %.1fs", exc, backoff)
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, 5.0)
-                time.sleep(0)

@@ -1,0 +1,1 @@
+"""Benchmarks for the crisis timeline service (see bench/README.md)."""
