@@ -62,6 +62,10 @@ class PositionWatch:
                 self._position = position
                 self._condition.notify_all()
 
+    @property
+    def position(self) -> int:
+        return self._position
+
     def wait(self, timeout: float) -> None:
         with self._condition:
             self._condition.wait(timeout)
