@@ -145,11 +145,13 @@ def import_file(
     container.close()
     for error in report.errors:
         console.print(f"line {error.line}: {error.field or '(row)'}: {error.reason}")
-    verb = "would record" if dry_run else "recorded"
-    console.print(
-        f"{report.read} read, {report.recorded} {verb}, {report.unchanged} already stored, "
-        f"{len(report.errors)} error(s)."
-    )
+    if dry_run:
+        console.print(f"{report.read} read, {report.valid} valid, {len(report.errors)} error(s); nothing recorded.")
+    else:
+        console.print(
+            f"{report.read} read, {report.recorded} recorded, {report.unchanged} already stored, "
+            f"{len(report.errors)} error(s)."
+        )
     if report.errors:
         raise typer.Exit(1)
 

@@ -32,36 +32,49 @@ class RowError:
 @dataclass
 class ImportReport:
     read: int = 0
+    valid: int = 0
     recorded: int = 0
     unchanged: int = 0
     errors: list[RowError] = field(default_factory=list)
 
 
 def read_rows(path: Path) -> Iterator[tuple[int, Any]]:
-    """(line number, parsed object) for each fact; JSON Lines are streamed."""
-    with path.open("rb") as handle:
-        head = handle.read(1024).lstrip()
-        handle.seek(0)
-        if head.startswith(b"[") or head.startswith(b"{") and _is_single_document(path):
-            document = orjson.loads(handle.read())
-            rows = document.get("events", []) if isinstance(document, dict) else document
-            for index, row in enumerate(rows):
-                yield index + 1, row
-            return
-        for number, line in enumerate(handle, start=1):
-            if line.strip():
-                try:
-                    yield number, orjson.loads(line)
-                except orjson.JSONDecodeError as exc:
-                    yield number, _Unparsable(str(exc))
-
-
-def _is_single_document(path: Path) -> bool:
+    """(line or index, parsed object) for each fact; JSON Lines are streamed."""
+    if _is_json_lines(path):
+        with path.open("rb") as handle:
+            for number, line in enumerate(handle, start=1):
+                if line.strip():
+                    try:
+                        yield number, orjson.loads(line)
+                    except orjson.JSONDecodeError as exc:
+                        yield number, _Unparsable(str(exc))
+        return
     try:
         document = orjson.loads(path.read_bytes())
+    except orjson.JSONDecodeError as exc:
+        yield 1, _Unparsable(str(exc))
+        return
+    rows = document.get("events", []) if isinstance(document, dict) else document
+    if not isinstance(rows, list):
+        yield 1, _Unparsable("expected a JSON array of facts, {\"events\": [...]}, or JSON Lines")
+        return
+    for index, row in enumerate(rows):
+        yield index + 1, row
+
+
+def _is_json_lines(path: Path) -> bool:
+    """By name (.jsonl, .ndjson), else when the first line is a whole fact on its own."""
+    if path.suffix.lower() in (".jsonl", ".ndjson"):
+        return True
+    if path.suffix.lower() == ".json":
+        return False
+    with path.open("rb") as handle:
+        first = handle.readline()
+    try:
+        head = orjson.loads(first)
     except orjson.JSONDecodeError:
         return False
-    return isinstance(document, dict) and "events" in document
+    return isinstance(head, dict) and "events" not in head
 
 
 @dataclass
@@ -85,6 +98,7 @@ def import_rows(
             continue
         try:
             batch.append((line, validate_fact(raw)))
+            report.valid += 1
         except ValidationError as exc:
             for error in exc.errors():
                 report.errors.append(RowError(line, _field(error["loc"]), error["msg"]))
