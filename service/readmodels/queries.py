@@ -179,7 +179,7 @@ def list_actors(conn: Connection, cursor: str | None, limit: int) -> Page:
             func.min(fa.c.occurred_us).label("first_us"),
             func.max(fa.c.occurred_us).label("last_us"),
         )
-        .where(fa.c.superseded_us.is_(None), fa.c.status == "active")
+        .where(*_visible(fa, Axes()), fa.c.status == "active")
         .group_by(fa.c.actor_id)
         .subquery()
     )
