@@ -17,6 +17,9 @@ from service.readmodels.worker import PostgresListener, ProjectionWorker, read_p
 from service.settings import Settings
 from service.store.application import TimelineApplication
 from service.store.backends import create_read_engine, event_store_env, is_sqlite, normalise_url
+from service.webhooks.dispatcher import Dispatcher
+from service.webhooks.outbox import WebhookOutbox
+from service.webhooks.subscriptions import Subscriptions
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +31,8 @@ class Container:
     engine: Engine
     store: TimelineApplication
     projections: list[ProjectionWorker]
+    dispatcher: Dispatcher
+    subscriptions: Subscriptions
     listeners: list[Any] = field(default_factory=list)
     token_scopes: dict[str, str] = field(default_factory=dict)
     running: bool = False
@@ -49,6 +54,7 @@ class Container:
         for worker in self.projections:
             self.store.recorded_listeners.append(worker.waker.wake)
             worker.start()
+        self.dispatcher.start()
         if not is_sqlite(self.url):
             conninfo = self.url.set(drivername="postgresql").render_as_string(hide_password=False)
             listener = PostgresListener(conninfo, "stored_events", self._wake_all)
@@ -61,6 +67,7 @@ class Container:
             worker.waker.wake()
 
     def stop_workers(self) -> None:
+        self.dispatcher.stop()
         for listener in self.listeners:
             listener.stop()
         self.listeners.clear()
@@ -86,6 +93,7 @@ class Container:
 
     def close(self) -> None:
         self.stop_workers()
+        self.dispatcher.close()
         self.store.close()
         self.engine.dispose()
 
@@ -97,13 +105,23 @@ def bootstrap(settings: Settings, *, apply_migrations: bool = True) -> Container
         migrate.upgrade(engine)
     store = TimelineApplication(event_store_env(url))
     projections = [
-        ProjectionWorker(ReadModelProjection(), recorder=store.recorder, mapper=store.mapper, engine=engine)
+        ProjectionWorker(projection, recorder=store.recorder, mapper=store.mapper, engine=engine)
+        for projection in (ReadModelProjection(), WebhookOutbox(store))
     ]
+    dispatcher = Dispatcher(
+        engine,
+        schedule=settings.retry_schedule(),
+        timeout=settings.webhook_timeout,
+        allow_hosts=settings.webhook_allow_hosts,
+    )
+    projections[1].after_commit.append(dispatcher.wake)
     return Container(
         settings=settings,
         url=url,
         engine=engine,
         store=store,
         projections=projections,
+        dispatcher=dispatcher,
+        subscriptions=Subscriptions(engine, settings.webhook_allow_hosts, store.max_position),
         token_scopes=settings.token_scopes(),
     )

@@ -115,12 +115,12 @@ def rebuild_projections() -> None:
     container = bootstrap(settings)
     head = container.store.max_position()
     with _progress() as progress:
-        for projection in container.projections:
+        for projection in (p for p in container.projections if p.projection.rebuildable):
             task = progress.add_task(projection.name, total=head)
             projection.rebuild(lambda _done, position, t=task: progress.update(t, completed=position))
             progress.update(task, completed=head)
     container.close()
-    console.print(f"Rebuilt {len(container.projections)} projection(s) up to position {head}.")
+    console.print(f"Rebuilt the read models up to position {head}.")
 
 
 @cli.command("import")

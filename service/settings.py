@@ -5,6 +5,8 @@ from __future__ import annotations
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from service.domain.webhooks import parse_schedule
+
 SCOPES = ("read", "write", "admin")
 
 
@@ -16,7 +18,7 @@ class Settings(BaseSettings):
     public_reads: bool = False
     read_wait: float = Field(default=5.0, ge=0, le=60)
     webhook_retry_schedule: str = "5,300,1800,7200,18000,36000,36000"
-    webhook_timeout: float = 15.0
+    webhook_timeout: float = Field(default=15.0, gt=0, le=300)
     webhook_allow_hosts: str = ""
     log_level: str = "info"
 
@@ -28,6 +30,15 @@ class Settings(BaseSettings):
             if not token or scope not in SCOPES:
                 raise ValueError(f"expected token:scope with scope one of {', '.join(SCOPES)}")
         return value
+
+    @field_validator("webhook_retry_schedule")
+    @classmethod
+    def _schedule_well_formed(cls, value: str) -> str:
+        parse_schedule(value)
+        return value
+
+    def retry_schedule(self) -> list[float]:
+        return parse_schedule(self.webhook_retry_schedule)
 
     def token_scopes(self) -> dict[str, str]:
         pairs = (p.strip().rpartition(":") for p in self.api_tokens.split(",") if p.strip())

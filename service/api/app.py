@@ -10,7 +10,7 @@ from fastapi import FastAPI
 
 from service.api import problems
 from service.api.limits import BodyLimit
-from service.api.routes import actors, changes, events, health, state, stream
+from service.api.routes import actors, changes, events, health, state, stream, subscriptions
 from service.bootstrap import Container
 
 DESCRIPTION = (
@@ -36,7 +36,7 @@ def create_app(container: Container | None, *, run_workers: bool = False) -> Fas
     app = FastAPI(title="Crisis timeline", version="1.0.0", description=DESCRIPTION, lifespan=lifespan)
     app.state.container = container
     problems.install(app)
-    for module in (events, actors, state, changes, stream, health):
+    for module in (events, actors, state, changes, stream, subscriptions, health):
         app.include_router(module.router)
     app.add_middleware(BodyLimit)
     return app

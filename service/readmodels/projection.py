@@ -97,6 +97,7 @@ class ReadModelProjection:
     """Facts: their change log, their versions on both time axes, (actor, version) rows; actors."""
 
     name = "read_models"
+    rebuildable = True
 
     def apply(self, conn: Connection, events: Sequence[tuple[int, Any]]) -> None:
         batch = _Batch(conn)

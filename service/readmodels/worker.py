@@ -29,6 +29,7 @@ class _LostRace(Exception):
 
 class Projection(Protocol):
     name: str
+    rebuildable: bool  # whether dropping and replaying it is harmless
 
     def apply(self, conn: Connection, events: Any) -> None: ...
 
@@ -97,6 +98,7 @@ class ProjectionWorker:
         self.poll_interval = poll_interval
         self.waker = Waker()
         self.watch = PositionWatch()
+        self.after_commit: list[Callable[[int], None]] = []
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
 
@@ -132,6 +134,8 @@ class ProjectionWorker:
         except _LostRace:
             return None
         self.watch.advance(end)
+        for listener in self.after_commit:
+            listener(end)
         return len(events)
 
     def _claim(self, conn: Connection, start: int, end: int) -> bool:

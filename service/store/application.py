@@ -154,7 +154,7 @@ class TimelineApplication(Application):
             view = stored_view(
                 fact.record,
                 recorded_at=format_instant(fact.created_on),
-                position=self._first_position(event_id),
+                position=self.first_position(event_id),
                 revision=fact.version,
                 status=fact.status,
             )
@@ -194,7 +194,7 @@ class TimelineApplication(Application):
         return stored_view(
             fact.record,
             recorded_at=format_instant(fact.created_on),
-            position=self._first_position(event_id),
+            position=self.first_position(event_id),
             revision=fact.version,
             status=fact.status,
         )
@@ -231,7 +231,8 @@ class TimelineApplication(Application):
         assert current is not None
         return Recorded(current, created=False)
 
-    def _first_position(self, event_id: str) -> int:
+    def first_position(self, event_id: str) -> int:
+        """The position at which the fact was first recorded."""
         datastore = self.recorder.datastore  # type: ignore[attr-defined]
         table = self.recorder.events_table_name  # type: ignore[attr-defined]
         uid = UUID(event_id)

@@ -1,0 +1,131 @@
+"""Webhook rules that need no I/O: subscription input, filters, message bodies, retry timing."""
+
+from __future__ import annotations
+
+import base64
+from datetime import datetime
+from email.utils import parsedate_to_datetime
+from typing import Annotated, Any, Literal
+from uuid import NAMESPACE_URL, uuid5
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from service.domain.facts import FACT_TYPES, Instant, Slug, Text, Url
+
+FactType = Literal[
+    "StrikeOccurred", "MissionSuspended", "MissionResumed",
+    "PersonnelDeployed", "PersonnelRepositioned", "StatementIssued",
+]
+assert set(FactType.__args__) == set(FACT_TYPES)  # type: ignore[attr-defined]
+
+MESSAGE_TYPES = {"recorded": "event.recorded", "corrected": "event.corrected", "retracted": "event.retracted"}
+SECRET_PREFIX = "whsec_"
+ROTATION_OVERLAP_SECONDS = 24 * 3600
+_MESSAGES = uuid5(NAMESPACE_URL, "crisis-timeline:webhook-message")
+
+
+def _unique(values: list[str]) -> list[str]:
+    return list(dict.fromkeys(values))
+
+
+class SubscriptionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: Url
+    types: Annotated[list[FactType], Field(max_length=6)] = []
+    actors: Annotated[list[Slug], Field(max_length=200)] = []
+    description: Text | None = None
+
+
+class SubscriptionPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: Url | None = None
+    types: Annotated[list[FactType], Field(max_length=6)] | None = None
+    actors: Annotated[list[Slug], Field(max_length=200)] | None = None
+    status: Literal["active", "paused"] | None = None
+    description: Text | None = None
+
+
+class ReplayIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    after: Annotated[int, Field(ge=0)] | None = None
+    since: Instant | None = None
+
+    @model_validator(mode="after")
+    def _one_start(self) -> ReplayIn:
+        if (self.after is None) == (self.since is None):
+            raise ValueError("give exactly one of 'after' (a position) or 'since' (a time)")
+        return self
+
+
+def normalised_filters(types: list[str], actors: list[str]) -> tuple[list[str], list[str]]:
+    return _unique(types), _unique(actors)
+
+
+def matches(types: list[str], actors: list[str], fact: dict[str, Any]) -> bool:
+    """Whether a fact, as it stands after a change, passes a subscription's filters."""
+    if types and fact["type"] not in types:
+        return False
+    if actors and not {ref["id"] for ref in fact["actors"]} & set(actors):
+        return False
+    return True
+
+
+def message_id(subscription_id: str, position: int) -> str:
+    """The same for every attempt and every replay of one (subscription, change)."""
+    return "msg_" + uuid5(_MESSAGES, f"{subscription_id}:{position}").hex
+
+
+def message_body(kind: str, recorded_at: str, position: int, fact: dict[str, Any]) -> str:
+    return orjson.dumps(
+        {"type": MESSAGE_TYPES[kind], "timestamp": recorded_at, "data": {"position": position, "event": fact}}
+    ).decode()
+
+
+def secret_from(random_bytes: bytes) -> str:
+    return SECRET_PREFIX + base64.b64encode(random_bytes).decode()
+
+
+def parse_schedule(text: str) -> list[float]:
+    """Seconds between attempts, e.g. ``5,300,1800``."""
+    try:
+        delays = [float(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise ValueError("expected comma-separated seconds, e.g. 5,300,1800") from None
+    if any(d < 0 for d in delays):
+        raise ValueError("delays cannot be negative")
+    return delays
+
+
+def retry_delay(schedule: list[float], attempts_made: int, jitter: float, retry_after: float | None) -> float | None:
+    """Seconds until the next attempt, or None when the schedule is exhausted.
+
+    ``jitter`` in [-1, 1] spreads retries by up to ±20 % so that a recovering
+    subscriber is not hit by every message at once; a ``Retry-After`` longer
+    than the scheduled delay wins.
+    """
+    if attempts_made > len(schedule):
+        return None
+    delay = schedule[attempts_made - 1] * (1 + 0.2 * jitter)
+    if retry_after is not None:
+        delay = max(delay, min(retry_after, 24 * 3600.0))
+    return delay
+
+
+def parse_retry_after(value: str | None, now: datetime) -> float | None:
+    """``Retry-After`` as seconds: either a number of seconds or an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return max((when - now).total_seconds(), 0.0)

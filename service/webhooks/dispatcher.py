@@ -1,0 +1,284 @@
+"""Delivers outbox messages at least once: signed, retried with backoff, logged.
+
+Dispatchers share the outbox through leases: a claim marks messages as being
+delivered until a deadline (taken with ``FOR UPDATE SKIP LOCKED`` on
+PostgreSQL), so several dispatcher processes never attempt one message at
+once, and a crashed dispatcher's messages become due again when its lease ends.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+from sqlalchemy import Engine, and_, insert, or_, select, update
+from standardwebhooks.webhooks import Webhook
+
+from service.domain.webhooks import parse_retry_after, retry_delay
+from service.webhooks.guard import UnsafeTargetError, check_target
+from service.webhooks.tables import subscriptions, webhook_attempts, webhook_messages
+
+log = logging.getLogger(__name__)
+
+LEASE_MARGIN_SECONDS = 30
+CLAIM_LIMIT = 64
+EXCERPT = 300
+
+
+def now_us() -> int:
+    return time.time_ns() // 1000
+
+
+@dataclass(frozen=True)
+class Claimed:
+    id: str
+    subscription_id: str
+    position: int
+    body: str
+    attempts: int
+    lease_until_us: int
+    url: str
+    secret: str
+    previous_secret: str | None
+    previous_secret_until_us: int | None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status_code: int | None
+    latency_ms: int
+    error: str | None
+    retry_after: float | None
+
+
+def signature(claimed: Claimed, timestamp: datetime, at_us: int) -> str:
+    """``v1,<sig>`` with the current secret, and with the previous one while it still signs."""
+    signatures = [Webhook(claimed.secret).sign(claimed.id, timestamp, claimed.body)]
+    if claimed.previous_secret and (claimed.previous_secret_until_us or 0) > at_us:
+        signatures.append(Webhook(claimed.previous_secret).sign(claimed.id, timestamp, claimed.body))
+    return " ".join(signatures)
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        schedule: list[float],
+        timeout: float,
+        allow_hosts: str,
+        concurrency: int = 16,
+        poll_interval: float = 0.5,
+    ):
+        self.engine = engine
+        self.schedule = schedule
+        self.timeout = timeout
+        self.allow_hosts = allow_hosts
+        self.poll_interval = poll_interval
+        self.client = httpx.Client(
+            timeout=timeout, follow_redirects=False, limits=httpx.Limits(max_connections=concurrency * 2)
+        )
+        self.pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="webhook")
+        self.concurrency = concurrency
+        self.wake_event = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.on_outcome: list[Callable[[str, Outcome], None]] = []
+
+    # --- one round --------------------------------------------------------------------
+
+    def run_once(self) -> int:
+        """Claim what is due, deliver it, record the outcomes; returns how many were attempted."""
+        claimed = self.claim()
+        if not claimed:
+            return 0
+        list(self.pool.map(self.deliver, claimed))
+        return len(claimed)
+
+    def claim(self) -> list[Claimed]:
+        at = now_us()
+        lease_until = at + int((self.timeout + LEASE_MARGIN_SECONDS) * 1_000_000)
+        m, s = webhook_messages, subscriptions
+        query = (
+            select(m.c.id, m.c.subscription_id, m.c.position, m.c.body, m.c.attempts, s.c.url, s.c.secret,
+                   s.c.previous_secret, s.c.previous_secret_until_us)
+            .join(s, s.c.id == m.c.subscription_id)
+            .where(
+                m.c.status == "pending",
+                s.c.status == "active",
+                m.c.next_attempt_us <= at,
+                or_(m.c.lease_until_us.is_(None), m.c.lease_until_us < at),
+            )
+            .order_by(m.c.position)
+            .limit(CLAIM_LIMIT)
+        )
+        with self.engine.connect() as conn:
+            conn.execution_options(sqlite_immediate=True)
+            with conn.begin():
+                if conn.dialect.name == "postgresql":
+                    query = query.with_for_update(of=m, skip_locked=True)
+                rows = self._in_order(conn, conn.execute(query).all())
+                if not rows:
+                    return []
+                conn.execute(
+                    update(m).where(m.c.id.in_([r.id for r in rows])).values(lease_until_us=lease_until)
+                )
+        return [
+            Claimed(r.id, r.subscription_id, r.position, r.body, r.attempts, lease_until, r.url, r.secret,
+                    r.previous_secret, r.previous_secret_until_us)
+            for r in rows
+        ]
+
+    @staticmethod
+    def _in_order(conn: Any, rows: list[Any]) -> list[Any]:
+        """Drop first attempts that would overtake an earlier, never-attempted message.
+
+        Per subscription, first attempts follow log position: a message not yet
+        tried goes only if every earlier untried message of its subscription
+        goes in this claim too.
+        """
+        untried: dict[str, list[Any]] = defaultdict(list)
+        kept = []
+        for row in rows:
+            if row.attempts:
+                kept.append(row)
+            else:
+                untried[row.subscription_id].append(row)
+        m = webhook_messages
+        for subscription_id, candidates in untried.items():
+            earliest = conn.execute(
+                select(m.c.position)
+                .where(m.c.subscription_id == subscription_id, m.c.status == "pending", m.c.attempts == 0)
+                .order_by(m.c.position)
+                .limit(len(candidates))
+            ).scalars().all()
+            for candidate, expected in zip(candidates, earliest, strict=False):
+                if candidate.position != expected:
+                    break
+                kept.append(candidate)
+        kept.sort(key=lambda r: r.position)
+        return kept
+
+    def deliver(self, claimed: Claimed) -> Outcome:
+        outcome = self._attempt(claimed)
+        try:
+            self._record(claimed, outcome)
+        except Exception:
+            log.exception("could not record the attempt of %s; its lease will expire and it will be retried", claimed.id)
+        for listener in self.on_outcome:
+            listener(claimed.id, outcome)
+        return outcome
+
+    def _attempt(self, claimed: Claimed) -> Outcome:
+        started = time.monotonic()
+        try:
+            check_target(claimed.url, self.allow_hosts)
+            at = datetime.now(UTC)
+            headers = {
+                "content-type": "application/json",
+                "webhook-id": claimed.id,
+                "webhook-timestamp": str(int(at.timestamp())),
+                "webhook-signature": signature(claimed, at, now_us()),
+                "user-agent": "crisis-timeline-webhooks/1",
+            }
+            response = self.client.post(claimed.url, content=claimed.body.encode(), headers=headers)
+        except UnsafeTargetError as exc:
+            return Outcome(None, _ms(started), f"refused: {exc}"[:EXCERPT], None)
+        except httpx.HTTPError as exc:
+            return Outcome(None, _ms(started), f"{type(exc).__name__}: {exc}"[:EXCERPT], None)
+        error = None
+        if not 200 <= response.status_code < 300:
+            error = f"HTTP {response.status_code}: {response.text[:EXCERPT]}"
+        return Outcome(
+            response.status_code,
+            _ms(started),
+            error,
+            parse_retry_after(response.headers.get("retry-after"), datetime.now(UTC)),
+        )
+
+    def _record(self, claimed: Claimed, outcome: Outcome) -> None:
+        m = webhook_messages
+        attempts = claimed.attempts + 1
+        values: dict[str, Any] = {"attempts": attempts, "lease_until_us": None}
+        gone = outcome.status_code == 410
+        if outcome.error is None:
+            values["status"] = "delivered"
+        elif gone:
+            values["status"] = "failed"
+        else:
+            delay = retry_delay(self.schedule, attempts, random.uniform(-1, 1), outcome.retry_after)  # noqa: S311
+            if delay is None:
+                values["status"] = "failed"
+            else:
+                values["next_attempt_us"] = now_us() + int(delay * 1_000_000)
+        with self.engine.connect() as conn:
+            conn.execution_options(sqlite_immediate=True)
+            with conn.begin():
+                conn.execute(
+                    insert(webhook_attempts).values(
+                        message_id=claimed.id, at_us=now_us(), status_code=outcome.status_code,
+                        latency_ms=outcome.latency_ms, error=outcome.error,
+                    )
+                )
+                # Only while our lease holds: after it ran out the message is someone else's.
+                conn.execute(
+                    update(m)
+                    .where(and_(m.c.id == claimed.id, m.c.lease_until_us == claimed.lease_until_us))
+                    .values(**values)
+                )
+                if gone:
+                    conn.execute(
+                        update(subscriptions)
+                        .where(subscriptions.c.id == claimed.subscription_id)
+                        .values(status="disabled", disabled_reason="the receiver answered 410 Gone")
+                    )
+
+    # --- running in the background ---------------------------------------------------
+
+    def wake(self, *_: object) -> None:
+        self.wake_event.set()
+
+    def start(self) -> None:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self.run_forever, name="webhook-dispatcher", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        self.wake_event.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def close(self) -> None:
+        self.stop()
+        self.pool.shutdown(wait=True)
+        self.client.close()
+
+    def run_forever(self) -> None:
+        backoff = 0.1
+        while not self._stop.is_set():
+            try:
+                attempted = self.run_once()
+            except Exception:
+                log.exception("webhook dispatch failed; retrying in %.1fs", backoff)
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, 10.0)
+                continue
+            backoff = 0.1
+            if not attempted:
+                self.wake_event.wait(self.poll_interval)
+                self.wake_event.clear()
+
+
+def _ms(started: float) -> int:
+    return int((time.monotonic() - started) * 1000)

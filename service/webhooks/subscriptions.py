@@ -1,0 +1,225 @@
+"""Managing subscriptions: create, read, change, delete, rotate secrets, list deliveries, replay."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from typing import Any
+
+from sqlalchemy import Engine, and_, func, select, update
+
+from service.domain.errors import InvalidInputError, NotFoundError
+from service.domain.facts import stored_view
+from service.domain.instants import micros_to_text, to_micros
+from service.domain.webhooks import (
+    ROTATION_OVERLAP_SECONDS,
+    ReplayIn,
+    SubscriptionIn,
+    SubscriptionPatch,
+    matches,
+    normalised_filters,
+    secret_from,
+)
+from service.readmodels.projection import dialect_insert
+from service.readmodels.queries import decode_cursor, encode_cursor
+from service.readmodels.tables import fact_revisions
+from service.webhooks.dispatcher import now_us
+from service.webhooks.guard import UnsafeTargetError, check_target
+from service.webhooks.outbox import pending_message
+from service.webhooks.tables import subscriptions, webhook_attempts, webhook_messages
+
+VISIBLE = ("active", "paused", "disabled")
+
+
+def _public(row: Any) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "url": row.url,
+        "types": row.types,
+        "actors": row.actors,
+        "description": row.description,
+        "status": row.status,
+        "created_at": micros_to_text(row.created_us),
+        "start_position": row.start_position,
+        "disabled_reason": row.disabled_reason,
+    }
+
+
+class Subscriptions:
+    def __init__(self, engine: Engine, allow_hosts: str, head: Any):
+        self.engine = engine
+        self.allow_hosts = allow_hosts
+        self.head = head  # () -> the store's last position
+
+    def _check_url(self, url: str) -> None:
+        try:
+            check_target(url, self.allow_hosts)
+        except UnsafeTargetError as exc:
+            raise InvalidInputError(str(exc), errors=[{"field": "url", "message": str(exc)}]) from None
+
+    def create(self, new: SubscriptionIn) -> dict[str, Any]:
+        self._check_url(new.url)
+        types, actors = normalised_filters(list(new.types), list(new.actors))
+        row = {
+            "id": str(uuid.uuid4()),
+            "url": new.url,
+            "types": types,
+            "actors": actors,
+            "description": new.description,
+            "status": "active",
+            "secret": secret_from(os.urandom(24)),
+            "previous_secret": None,
+            "previous_secret_until_us": None,
+            "start_position": self.head(),
+            "created_us": now_us(),
+            "disabled_reason": None,
+        }
+        with self.engine.begin() as conn:
+            conn.execute(subscriptions.insert().values(**row))
+            stored = conn.execute(select(subscriptions).where(subscriptions.c.id == row["id"])).one()
+        return {**_public(stored), "secret": row["secret"]}
+
+    def list(self) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(subscriptions).where(subscriptions.c.status.in_(VISIBLE)).order_by(subscriptions.c.created_us)
+            ).all()
+        return [_public(r) for r in rows]
+
+    def _row(self, conn: Any, subscription_id: str) -> Any:
+        row = conn.execute(
+            select(subscriptions).where(subscriptions.c.id == subscription_id, subscriptions.c.status.in_(VISIBLE))
+        ).first()
+        if row is None:
+            raise NotFoundError(f"no subscription {subscription_id}")
+        return row
+
+    def get(self, subscription_id: str) -> dict[str, Any]:
+        with self.engine.connect() as conn:
+            return _public(self._row(conn, subscription_id))
+
+    def update(self, subscription_id: str, patch: SubscriptionPatch) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        if patch.url is not None:
+            self._check_url(patch.url)
+            values["url"] = patch.url
+        if patch.types is not None:
+            values["types"] = normalised_filters(list(patch.types), [])[0]
+        if patch.actors is not None:
+            values["actors"] = normalised_filters([], list(patch.actors))[1]
+        if patch.description is not None:
+            values["description"] = patch.description
+        if patch.status is not None:
+            values["status"] = patch.status
+            values["disabled_reason"] = None
+        with self.engine.begin() as conn:
+            self._row(conn, subscription_id)
+            if values:
+                conn.execute(update(subscriptions).where(subscriptions.c.id == subscription_id).values(**values))
+            return _public(self._row(conn, subscription_id))
+
+    def delete(self, subscription_id: str) -> None:
+        with self.engine.begin() as conn:
+            self._row(conn, subscription_id)
+            conn.execute(
+                update(subscriptions).where(subscriptions.c.id == subscription_id).values(status="deleted")
+            )
+
+    def rotate_secret(self, subscription_id: str) -> dict[str, Any]:
+        secret = secret_from(os.urandom(24))
+        with self.engine.begin() as conn:
+            row = self._row(conn, subscription_id)
+            conn.execute(
+                update(subscriptions)
+                .where(subscriptions.c.id == subscription_id)
+                .values(
+                    secret=secret,
+                    previous_secret=row.secret,
+                    previous_secret_until_us=now_us() + ROTATION_OVERLAP_SECONDS * 1_000_000,
+                )
+            )
+        return {"secret": secret, "previous_secret_valid_until": micros_to_text(now_us() + ROTATION_OVERLAP_SECONDS * 1_000_000)}
+
+    def deliveries(self, subscription_id: str, status: str | None, cursor: str | None, limit: int) -> dict[str, Any]:
+        m, a = webhook_messages, webhook_attempts
+        after = decode_cursor(cursor, (int,))
+        with self.engine.connect() as conn:
+            self._row(conn, subscription_id)
+            query = select(m).where(m.c.subscription_id == subscription_id)
+            if status is not None:
+                query = query.where(m.c.status == status)
+            if after is not None:
+                query = query.where(m.c.position > after[0])
+            rows = conn.execute(query.order_by(m.c.position).limit(limit + 1)).all()
+            more = len(rows) > limit
+            rows = rows[:limit]
+            attempts: dict[str, list[dict[str, Any]]] = {r.id: [] for r in rows}
+            if rows:
+                for attempt in conn.execute(
+                    select(a).where(a.c.message_id.in_(list(attempts))).order_by(a.c.id)
+                ):
+                    attempts[attempt.message_id].append({
+                        "at": micros_to_text(attempt.at_us),
+                        "status_code": attempt.status_code,
+                        "latency_ms": attempt.latency_ms,
+                        "error": attempt.error,
+                    })
+        items = [
+            {
+                "message_id": r.id,
+                "position": r.position,
+                "event_id": r.event_id,
+                "type": r.type,
+                "fact_type": r.fact_type,
+                "status": r.status,
+                "next_attempt_at": micros_to_text(r.next_attempt_us) if r.status == "pending" and r.next_attempt_us else None,
+                "attempts": attempts[r.id],
+            }
+            for r in rows
+        ]
+        return {"items": items, "next_cursor": encode_cursor([rows[-1].position]) if more else None}
+
+    def replay(self, subscription_id: str, replay: ReplayIn) -> dict[str, Any]:
+        """Send again every matching change after a position (or recorded since a time).
+
+        Messages keep their ids; changes that had no message yet (before the
+        subscription, or before a filter changed) get one.
+        """
+        fr, m = fact_revisions, webhook_messages
+        with self.engine.connect() as conn:
+            conn.execution_options(sqlite_immediate=True)
+            with conn.begin():
+                sub = self._row(conn, subscription_id)
+                start = replay.after
+                if replay.since is not None:
+                    start = conn.execute(
+                        select(func.coalesce(func.min(fr.c.position) - 1, self.head()))
+                        .where(fr.c.recorded_us >= to_micros(replay.since))
+                    ).scalar_one()
+                changes = conn.execute(select(fr).where(fr.c.position > start).order_by(fr.c.position)).all()
+                rows = []
+                for change in changes:
+                    fact = _fact_after(change)
+                    if matches(sub.types, sub.actors, fact):
+                        rows.append(pending_message(sub, change.position, change.kind, fact, micros_to_text(change.recorded_us) or ""))
+                if rows:
+                    conn.execute(
+                        dialect_insert(conn, m).on_conflict_do_nothing(index_elements=["subscription_id", "position"]),
+                        rows,
+                    )
+                reset = conn.execute(
+                    update(m)
+                    .where(and_(m.c.subscription_id == subscription_id, m.c.position > start))
+                    .values(status="pending", attempts=0, next_attempt_us=0, lease_until_us=None)
+                )
+        return {"after": start, "messages": reset.rowcount}
+
+
+def _fact_after(change: Any) -> dict[str, Any]:
+    return stored_view(
+        change.body,
+        recorded_at=micros_to_text(change.fact_recorded_us) or "",
+        position=change.first_position,
+        revision=change.revision,
+        status=change.status,
+    )
