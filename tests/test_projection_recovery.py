@@ -80,7 +80,11 @@ def assert_exactly_once(container: Container, recorded: dict[str, int]) -> None:
         actor_rows = conn.execute(select(fact_actors.c.actor_id, fact_actors.c.event_id)).all()
         version_ids = conn.execute(select(fact_versions.c.event_id)).scalars().all()
         actor_ids = set(conn.execute(select(actors.c.id)).scalars())
-        positions = conn.execute(select(projection_positions.c.name, projection_positions.c.position)).all()
+        positions = conn.execute(
+            select(projection_positions.c.name, projection_positions.c.position).where(
+                projection_positions.c.name == NAME
+            )
+        ).all()
     assert len(revisions) == len(recorded), f"{len(revisions)} revision rows for {len(recorded)} facts"
     event_ids = [row.event_id for row in revisions]
     assert len(set(event_ids)) == len(event_ids), "a fact was applied twice"
@@ -107,7 +111,14 @@ def table_snapshot(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
             table.name: [
                 tuple(row) for row in conn.execute(select(table).order_by(*table.primary_key.columns))
             ]
-            for table in (*READ_MODEL_TABLES, projection_positions)
+            for table in READ_MODEL_TABLES
+        } | {
+            "projection_positions": [
+                tuple(row)
+                for row in conn.execute(
+                    select(projection_positions).where(projection_positions.c.name == NAME)
+                )
+            ]
         }
 
 
