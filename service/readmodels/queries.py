@@ -104,7 +104,8 @@ def _window(table: Any, filt: FactFilter) -> list[Any]:
     return conditions
 
 
-def _view(row: Any) -> dict[str, Any]:
+def fact_view(row: Any) -> dict[str, Any]:
+    """A fact as the API shows it, from a fact_versions or fact_revisions row."""
     return stored_view(
         row.body,
         recorded_at=micros_to_text(row.fact_recorded_us) or "",
@@ -140,7 +141,7 @@ def list_facts(
     rows = conn.execute(
         select(fr).where(*conditions).order_by(fr.c.occurred_us, fr.c.first_position).limit(limit + 1)
     ).all()
-    return _page(rows, limit, _view)
+    return _page(rows, limit, fact_view)
 
 
 def timeline(
@@ -161,7 +162,7 @@ def timeline(
 
     def item(row: Any) -> dict[str, Any]:
         roles = row.roles.strip(",").split(",")
-        return {**_view(row), "role": roles[0], "roles": roles}
+        return {**fact_view(row), "role": roles[0], "roles": roles}
 
     return _page(rows, limit, item)
 
@@ -305,13 +306,7 @@ def changes(conn: Connection, after: int, limit: int) -> dict[str, Any]:
             "kind": r.kind,
             "event_id": r.event_id,
             "recorded_at": micros_to_text(r.recorded_us),
-            "event": stored_view(
-                r.body,
-                recorded_at=micros_to_text(r.fact_recorded_us) or "",
-                position=r.first_position,
-                revision=r.revision,
-                status=r.status,
-            ),
+            "event": fact_view(r),
         }
         for r in rows
     ]

@@ -9,7 +9,6 @@ from typing import Any
 from sqlalchemy import Engine, and_, func, select, update
 
 from service.domain.errors import InvalidInputError, NotFoundError
-from service.domain.facts import stored_view
 from service.domain.instants import micros_to_text, to_micros
 from service.domain.webhooks import (
     ROTATION_OVERLAP_SECONDS,
@@ -21,7 +20,7 @@ from service.domain.webhooks import (
     secret_from,
 )
 from service.readmodels.projection import dialect_insert
-from service.readmodels.queries import decode_cursor, encode_cursor
+from service.readmodels.queries import decode_cursor, encode_cursor, fact_view
 from service.readmodels.tables import fact_revisions
 from service.webhooks.dispatcher import now_us
 from service.webhooks.guard import UnsafeTargetError, check_target
@@ -199,7 +198,7 @@ class Subscriptions:
                 changes = conn.execute(select(fr).where(fr.c.position > start).order_by(fr.c.position)).all()
                 rows = []
                 for change in changes:
-                    fact = _fact_after(change)
+                    fact = fact_view(change)
                     if matches(sub.types, sub.actors, fact):
                         rows.append(pending_message(sub, change.position, change.kind, fact, micros_to_text(change.recorded_us) or ""))
                 if rows:
@@ -213,13 +212,3 @@ class Subscriptions:
                     .values(status="pending", attempts=0, next_attempt_us=0, lease_until_us=None)
                 )
         return {"after": start, "messages": reset.rowcount}
-
-
-def _fact_after(change: Any) -> dict[str, Any]:
-    return stored_view(
-        change.body,
-        recorded_at=micros_to_text(change.fact_recorded_us) or "",
-        position=change.first_position,
-        revision=change.revision,
-        status=change.status,
-    )
