@@ -11,6 +11,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
 import migrations
+from service.store.backends import write_transaction
 
 
 def alembic_config(engine: Engine) -> Config:
@@ -22,11 +23,9 @@ def alembic_config(engine: Engine) -> Config:
 
 def upgrade(engine: Engine) -> None:
     config = alembic_config(engine)
-    with engine.connect() as conn:
-        conn.execution_options(sqlite_immediate=True)
-        with conn.begin():
-            config.attributes["connection"] = conn
-            command.upgrade(config, "head")
+    with write_transaction(engine) as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "head")
 
 
 def is_current(engine: Engine) -> bool:

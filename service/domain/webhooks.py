@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from uuid import NAMESPACE_URL, uuid5
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from service.domain.facts import FACT_TYPES, Instant, Slug, Text, Url
 
@@ -46,6 +46,13 @@ class SubscriptionPatch(BaseModel):
     actors: Annotated[list[Slug], Field(max_length=200)] | None = None
     status: Literal["active", "paused"] | None = None
     description: Text | None = None
+
+    @field_validator("url", "types", "actors", "status", mode="before")
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        if value is None:
+            raise ValueError("leave the field out to keep it; it cannot be null")
+        return value
 
 
 class ReplayIn(BaseModel):

@@ -19,6 +19,7 @@ from sqlalchemy import Connection, Engine, select, update
 
 from service.readmodels.projection import dialect_insert
 from service.readmodels.tables import projection_positions
+from service.store.backends import write_transaction
 
 log = logging.getLogger(__name__)
 
@@ -125,12 +126,10 @@ class ProjectionWorker:
         events = [(n.id, self.mapper.to_domain_event(n)) for n in notifications]
         end = notifications[-1].id
         try:
-            with self.engine.connect() as conn:
-                conn.execution_options(sqlite_immediate=True)
-                with conn.begin():
-                    if not self._claim(conn, start, end):
-                        raise _LostRace  # roll back: nothing of this batch may stay
-                    self.projection.apply(conn, events)
+            with write_transaction(self.engine) as conn:
+                if not self._claim(conn, start, end):
+                    raise _LostRace  # roll back: nothing of this batch may stay
+                self.projection.apply(conn, events)
         except _LostRace:
             return None
         self.watch.advance(end)
@@ -174,15 +173,11 @@ class ProjectionWorker:
 
     def rebuild(self, progress: Callable[[int, int], None] | None = None) -> int:
         """Drop this projection's rows and position, then replay the whole log."""
-        with self.engine.connect() as conn:
-            conn.execution_options(sqlite_immediate=True)
-            with conn.begin():
-                self.projection.reset(conn)
-                conn.execute(
-                    update(projection_positions)
-                    .where(projection_positions.c.name == self.name)
-                    .values(position=0)
-                )
+        with write_transaction(self.engine) as conn:
+            self.projection.reset(conn)
+            conn.execute(
+                update(projection_positions).where(projection_positions.c.name == self.name).values(position=0)
+            )
         return self.catch_up(progress)
 
     # --- running in the background ---------------------------------------------------

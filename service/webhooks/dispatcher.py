@@ -20,17 +20,21 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
-from sqlalchemy import Engine, and_, insert, or_, select, update
+from sqlalchemy import Engine, and_, insert, or_, select, true, update
 from standardwebhooks.webhooks import Webhook
 
 from service.domain.webhooks import parse_retry_after, retry_delay
+from service.store.backends import write_transaction
 from service.webhooks.guard import UnsafeTargetError, check_target
 from service.webhooks.tables import subscriptions, webhook_attempts, webhook_messages
 
 log = logging.getLogger(__name__)
 
-LEASE_MARGIN_SECONDS = 30
+# A lease covers the message's turn in its subscription's queue plus this margin;
+# a crashed dispatcher's messages are due again once it has passed.
+LEASE_MARGIN_SECONDS = 10
 CLAIM_LIMIT = 64
+PER_SUBSCRIPTION = 8
 EXCERPT = 300
 
 
@@ -76,7 +80,7 @@ class Dispatcher:
         schedule: list[float],
         timeout: float,
         allow_hosts: str,
-        concurrency: int = 16,
+        concurrency: int = 32,
         poll_interval: float = 0.5,
     ):
         self.engine = engine
@@ -92,21 +96,30 @@ class Dispatcher:
         self.wake_event = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._busy: set[str] = set()  # subscriptions with deliveries in flight here
+        self._busy_lock = threading.Lock()
         self.on_outcome: list[Callable[[str, Outcome], None]] = []
 
     # --- one round --------------------------------------------------------------------
 
     def run_once(self) -> int:
-        """Claim what is due, deliver it, record the outcomes; returns how many were attempted."""
+        """Claim what is due, deliver it, record the outcomes; returns how many were attempted.
+
+        Subscriptions are served in parallel; each one's messages one after
+        another in log order, so a subscriber sees first attempts in order and
+        a slow one holds up only itself.
+        """
         claimed = self.claim()
-        if not claimed:
-            return 0
-        list(self.pool.map(self.deliver, claimed))
+        list(self.pool.map(self._deliver_in_order, _queues(claimed)))
         return len(claimed)
 
-    def claim(self) -> list[Claimed]:
+    def _deliver_in_order(self, queue: list[Claimed]) -> None:
+        for message in queue:
+            self.deliver(message)
+
+    def claim(self, busy: frozenset[str] = frozenset(), room: int = CLAIM_LIMIT) -> list[Claimed]:
+        """Lease the due messages of at most ``room`` subscriptions not in ``busy``."""
         at = now_us()
-        lease_until = at + int((self.timeout + LEASE_MARGIN_SECONDS) * 1_000_000)
         m, s = webhook_messages, subscriptions
         query = (
             select(m.c.id, m.c.subscription_id, m.c.position, m.c.body, m.c.attempts, s.c.url, s.c.secret,
@@ -117,26 +130,30 @@ class Dispatcher:
                 s.c.status == "active",
                 m.c.next_attempt_us <= at,
                 or_(m.c.lease_until_us.is_(None), m.c.lease_until_us < at),
+                m.c.subscription_id.notin_(busy) if busy else true(),
             )
             .order_by(m.c.position)
             .limit(CLAIM_LIMIT)
         )
-        with self.engine.connect() as conn:
-            conn.execution_options(sqlite_immediate=True)
-            with conn.begin():
-                if conn.dialect.name == "postgresql":
-                    query = query.with_for_update(of=m, skip_locked=True)
-                rows = self._in_order(conn, conn.execute(query).all())
-                if not rows:
-                    return []
-                conn.execute(
-                    update(m).where(m.c.id.in_([r.id for r in rows])).values(lease_until_us=lease_until)
+        with write_transaction(self.engine) as conn:
+            if conn.dialect.name == "postgresql":
+                query = query.with_for_update(of=m, skip_locked=True)
+            rows = self._in_order(conn, conn.execute(query).all())
+            turns: dict[str, int] = defaultdict(int)
+            claimed = []
+            for r in rows:
+                if r.subscription_id not in turns and len(turns) >= room:
+                    continue
+                turn = turns[r.subscription_id] = turns[r.subscription_id] + 1
+                if turn > PER_SUBSCRIPTION:
+                    continue
+                lease_until = at + int((turn * self.timeout + LEASE_MARGIN_SECONDS) * 1_000_000)
+                conn.execute(update(m).where(m.c.id == r.id).values(lease_until_us=lease_until))
+                claimed.append(
+                    Claimed(r.id, r.subscription_id, r.position, r.body, r.attempts, lease_until, r.url,
+                            r.secret, r.previous_secret, r.previous_secret_until_us)
                 )
-        return [
-            Claimed(r.id, r.subscription_id, r.position, r.body, r.attempts, lease_until, r.url, r.secret,
-                    r.previous_secret, r.previous_secret_until_us)
-            for r in rows
-        ]
+        return claimed
 
     @staticmethod
     def _in_order(conn: Any, rows: list[Any]) -> list[Any]:
@@ -220,27 +237,25 @@ class Dispatcher:
                 values["status"] = "failed"
             else:
                 values["next_attempt_us"] = now_us() + int(delay * 1_000_000)
-        with self.engine.connect() as conn:
-            conn.execution_options(sqlite_immediate=True)
-            with conn.begin():
-                conn.execute(
-                    insert(webhook_attempts).values(
-                        message_id=claimed.id, at_us=now_us(), status_code=outcome.status_code,
-                        latency_ms=outcome.latency_ms, error=outcome.error,
-                    )
+        with write_transaction(self.engine) as conn:
+            conn.execute(
+                insert(webhook_attempts).values(
+                    message_id=claimed.id, at_us=now_us(), status_code=outcome.status_code,
+                    latency_ms=outcome.latency_ms, error=outcome.error,
                 )
-                # Only while our lease holds: after it ran out the message is someone else's.
+            )
+            # Only while our lease holds: after it ran out the message is someone else's.
+            conn.execute(
+                update(m)
+                .where(and_(m.c.id == claimed.id, m.c.lease_until_us == claimed.lease_until_us))
+                .values(**values)
+            )
+            if gone:
                 conn.execute(
-                    update(m)
-                    .where(and_(m.c.id == claimed.id, m.c.lease_until_us == claimed.lease_until_us))
-                    .values(**values)
+                    update(subscriptions)
+                    .where(subscriptions.c.id == claimed.subscription_id)
+                    .values(status="disabled", disabled_reason="the receiver answered 410 Gone")
                 )
-                if gone:
-                    conn.execute(
-                        update(subscriptions)
-                        .where(subscriptions.c.id == claimed.subscription_id)
-                        .values(status="disabled", disabled_reason="the receiver answered 410 Gone")
-                    )
 
     # --- running in the background ---------------------------------------------------
 
@@ -265,19 +280,43 @@ class Dispatcher:
         self.client.close()
 
     def run_forever(self) -> None:
+        """Keep every free delivery slot busy; a slow subscriber occupies one slot only."""
         backoff = 0.1
         while not self._stop.is_set():
+            self.wake_event.clear()
+            with self._busy_lock:
+                busy = frozenset(self._busy)
+            room = self.concurrency - len(busy)
             try:
-                attempted = self.run_once()
+                claimed = self.claim(busy, room) if room > 0 else []
             except Exception:
                 log.exception("webhook dispatch failed; retrying in %.1fs", backoff)
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, 10.0)
                 continue
             backoff = 0.1
-            if not attempted:
+            for queue in _queues(claimed):
+                with self._busy_lock:
+                    self._busy.add(queue[0].subscription_id)
+                self.pool.submit(self._serve_queue, queue)
+            if not claimed:
                 self.wake_event.wait(self.poll_interval)
-                self.wake_event.clear()
+
+    def _serve_queue(self, queue: list[Claimed]) -> None:
+        try:
+            self._deliver_in_order(queue)
+        finally:
+            with self._busy_lock:
+                self._busy.discard(queue[0].subscription_id)
+            self.wake()
+
+
+def _queues(claimed: list[Claimed]) -> list[list[Claimed]]:
+    """Claimed messages grouped by subscription, each group in log order."""
+    queues: dict[str, list[Claimed]] = defaultdict(list)
+    for message in claimed:
+        queues[message.subscription_id].append(message)
+    return list(queues.values())
 
 
 def _ms(started: float) -> int:

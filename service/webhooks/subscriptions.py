@@ -6,7 +6,7 @@ import os
 import uuid
 from typing import Any
 
-from sqlalchemy import Engine, and_, func, select, update
+from sqlalchemy import Engine, func, select, update
 
 from service.domain.errors import InvalidInputError, NotFoundError
 from service.domain.instants import micros_to_text, to_micros
@@ -22,6 +22,7 @@ from service.domain.webhooks import (
 from service.readmodels.projection import dialect_insert
 from service.readmodels.queries import decode_cursor, encode_cursor, fact_view
 from service.readmodels.tables import fact_revisions
+from service.store.backends import write_transaction
 from service.webhooks.dispatcher import now_us
 from service.webhooks.guard import UnsafeTargetError, check_target
 from service.webhooks.outbox import pending_message
@@ -73,7 +74,7 @@ class Subscriptions:
             "created_us": now_us(),
             "disabled_reason": None,
         }
-        with self.engine.begin() as conn:
+        with write_transaction(self.engine) as conn:
             conn.execute(subscriptions.insert().values(**row))
             stored = conn.execute(select(subscriptions).where(subscriptions.c.id == row["id"])).one()
         return {**_public(stored), "secret": row["secret"]}
@@ -111,14 +112,14 @@ class Subscriptions:
         if patch.status is not None:
             values["status"] = patch.status
             values["disabled_reason"] = None
-        with self.engine.begin() as conn:
+        with write_transaction(self.engine) as conn:
             self._row(conn, subscription_id)
             if values:
                 conn.execute(update(subscriptions).where(subscriptions.c.id == subscription_id).values(**values))
             return _public(self._row(conn, subscription_id))
 
     def delete(self, subscription_id: str) -> None:
-        with self.engine.begin() as conn:
+        with write_transaction(self.engine) as conn:
             self._row(conn, subscription_id)
             conn.execute(
                 update(subscriptions).where(subscriptions.c.id == subscription_id).values(status="deleted")
@@ -126,7 +127,7 @@ class Subscriptions:
 
     def rotate_secret(self, subscription_id: str) -> dict[str, Any]:
         secret = secret_from(os.urandom(24))
-        with self.engine.begin() as conn:
+        with write_transaction(self.engine) as conn:
             row = self._row(conn, subscription_id)
             conn.execute(
                 update(subscriptions)
@@ -179,36 +180,37 @@ class Subscriptions:
         return {"items": items, "next_cursor": encode_cursor([rows[-1].position]) if more else None}
 
     def replay(self, subscription_id: str, replay: ReplayIn) -> dict[str, Any]:
-        """Send again every matching change after a position (or recorded since a time).
+        """Send again every change after a position (or recorded since a time) that passes the filters.
 
         Messages keep their ids; changes that had no message yet (before the
-        subscription, or before a filter changed) get one.
+        subscription, or before a filter changed) get one. A message being
+        delivered right now keeps its lease.
         """
         fr, m = fact_revisions, webhook_messages
-        with self.engine.connect() as conn:
-            conn.execution_options(sqlite_immediate=True)
-            with conn.begin():
-                sub = self._row(conn, subscription_id)
-                start = replay.after
-                if replay.since is not None:
-                    start = conn.execute(
-                        select(func.coalesce(func.min(fr.c.position) - 1, self.head()))
-                        .where(fr.c.recorded_us >= to_micros(replay.since))
-                    ).scalar_one()
-                changes = conn.execute(select(fr).where(fr.c.position > start).order_by(fr.c.position)).all()
-                rows = []
-                for change in changes:
-                    fact = fact_view(change)
-                    if matches(sub.types, sub.actors, fact):
-                        rows.append(pending_message(sub, change.position, change.kind, fact, micros_to_text(change.recorded_us) or ""))
-                if rows:
-                    conn.execute(
-                        dialect_insert(conn, m).on_conflict_do_nothing(index_elements=["subscription_id", "position"]),
-                        rows,
-                    )
-                reset = conn.execute(
-                    update(m)
-                    .where(and_(m.c.subscription_id == subscription_id, m.c.position > start))
-                    .values(status="pending", attempts=0, next_attempt_us=0, lease_until_us=None)
+        with write_transaction(self.engine) as conn:
+            sub = self._row(conn, subscription_id)
+            start = replay.after
+            if replay.since is not None:
+                start = conn.execute(
+                    select(func.coalesce(func.min(fr.c.position) - 1, self.head()))
+                    .where(fr.c.recorded_us >= to_micros(replay.since))
+                ).scalar_one()
+            rows = []
+            for change in conn.execute(select(fr).where(fr.c.position > start).order_by(fr.c.position)):
+                fact = fact_view(change)
+                if matches(sub.types, sub.actors, fact):
+                    recorded_at = micros_to_text(change.recorded_us) or ""
+                    rows.append(pending_message(sub, change.position, change.kind, fact, recorded_at))
+            if rows:
+                conn.execute(
+                    dialect_insert(conn, m).on_conflict_do_nothing(index_elements=["subscription_id", "position"]),
+                    rows,
                 )
-        return {"after": start, "messages": reset.rowcount}
+                ids = [row["id"] for row in rows]
+                for chunk in range(0, len(ids), 500):
+                    conn.execute(
+                        update(m)
+                        .where(m.c.id.in_(ids[chunk:chunk + 500]))
+                        .values(status="pending", attempts=0, next_attempt_us=0)
+                    )
+        return {"after": start, "messages": len(rows)}
