@@ -108,6 +108,7 @@ def upgrade() -> None:
     op.create_index(
         "ix_fact_actors_timeline", "fact_actors", ["actor_id", "occurred_us", "first_position"]
     )
+    op.create_index("ix_fact_actors_event", "fact_actors", ["event_id", "version"])
 
     op.create_table(
         "actors",

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import orjson
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 
@@ -53,11 +54,17 @@ def event_store_env(url: URL) -> dict[str, str]:
     }
 
 
+def _dumps(value: object) -> str:
+    return orjson.dumps(value).decode()
+
+
 def create_read_engine(url: URL) -> Engine:
     """The SQLAlchemy engine for read models, positions and migrations."""
+    # JSON columns (fact bodies) are decoded on every read: orjson does it about twice as fast.
+    codec = {"json_serializer": _dumps, "json_deserializer": orjson.loads}
     if not is_sqlite(url):
-        return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
-    engine = create_engine(url, connect_args={"timeout": 30})
+        return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True, **codec)
+    engine = create_engine(url, connect_args={"timeout": 30}, **codec)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, _record):  # type: ignore[no-untyped-def]
