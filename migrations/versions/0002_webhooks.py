@@ -47,6 +47,9 @@ def upgrade() -> None:
         sa.UniqueConstraint("subscription_id", "position", name="uq_webhook_messages_subscription_position"),
     )
     op.create_index("ix_webhook_messages_due", "webhook_messages", ["status", "next_attempt_us"])
+    op.create_index(
+        "ix_webhook_messages_queue", "webhook_messages", ["subscription_id", "status", "attempts", "position"]
+    )
     op.create_table(
         "webhook_attempts",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),

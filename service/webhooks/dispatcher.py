@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 # a crashed dispatcher's messages are due again once it has passed.
 LEASE_MARGIN_SECONDS = 10
 CLAIM_LIMIT = 64
-PER_SUBSCRIPTION = 8
+PER_SUBSCRIPTION = 32
 EXCERPT = 300
 
 
@@ -114,8 +114,23 @@ class Dispatcher:
         return len(claimed)
 
     def _deliver_in_order(self, queue: list[Claimed]) -> None:
-        for message in queue:
-            self.deliver(message)
+        for index, message in enumerate(queue):
+            outcome = self.deliver(message)
+            if outcome.error is not None and index + 1 < len(queue):
+                # The subscriber is failing: hand the rest back rather than spend a
+                # timeout on each; they are claimed again, in order, next round.
+                self._release(queue[index + 1:])
+                return
+
+    def _release(self, messages: list[Claimed]) -> None:
+        m = webhook_messages
+        with write_transaction(self.engine) as conn:
+            for message in messages:
+                conn.execute(
+                    update(m)
+                    .where(m.c.id == message.id, m.c.lease_until_us == message.lease_until_us)
+                    .values(lease_until_us=None)
+                )
 
     def claim(self, busy: frozenset[str] = frozenset(), room: int = CLAIM_LIMIT) -> list[Claimed]:
         """Lease the due messages of at most ``room`` subscriptions not in ``busy``."""

@@ -43,6 +43,8 @@ webhook_messages = Table(
     Column("lease_until_us", BigInteger, nullable=True),
     UniqueConstraint("subscription_id", "position", name="uq_webhook_messages_subscription_position"),
     Index("ix_webhook_messages_due", "status", "next_attempt_us"),
+    # A subscription's untried messages in log order (delivery order, deliveries list).
+    Index("ix_webhook_messages_queue", "subscription_id", "status", "attempts", "position"),
 )
 
 webhook_attempts = Table(
