@@ -316,29 +316,16 @@ class StatementIssued(_Fact):
     channel: Channel = "statement"
 
 
-FactIn = Annotated[
-    Union[
-        StrikeOccurred,
-        MissionSuspended,
-        MissionResumed,
-        PersonnelDeployed,
-        PersonnelRepositioned,
-        StatementIssued,
-    ],
-    Field(discriminator="type"),
-]
+FACT_MODELS: tuple[type[_Fact], ...] = (
+    StrikeOccurred,
+    MissionSuspended,
+    MissionResumed,
+    PersonnelDeployed,
+    PersonnelRepositioned,
+    StatementIssued,
+)
+FactIn = Annotated[Union[FACT_MODELS], Field(discriminator="type")]  # noqa: UP007 (a tuple of types)
 FACT_ADAPTER: TypeAdapter[Any] = TypeAdapter(FactIn)
-FACT_MODELS: dict[str, type[_Fact]] = {
-    m.__name__: m
-    for m in (
-        StrikeOccurred,
-        MissionSuspended,
-        MissionResumed,
-        PersonnelDeployed,
-        PersonnelRepositioned,
-        StatementIssued,
-    )
-}
 
 
 def validate_fact(raw: Any) -> _Fact:
