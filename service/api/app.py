@@ -7,9 +7,11 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
 
 from service.api import problems
 from service.api.limits import BodyLimit
+from service.api.schemas import ProblemDoc
 from service.api.routes import actors, changes, events, health, state, stream, subscriptions
 from service.bootstrap import Container
 
@@ -39,7 +41,50 @@ def create_app(container: Container | None, *, run_workers: bool = False) -> Fas
     for module in (events, actors, state, changes, stream, subscriptions, health):
         app.include_router(module.router)
     app.add_middleware(BodyLimit)
+    app.openapi = lambda: _document(app)  # type: ignore[method-assign]
     return app
+
+
+PROBLEM_CONTENT = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/ProblemDoc"}}}
+ERRORS = {
+    "400": "Malformed JSON",
+    "401": "Missing or unknown bearer token",
+    "403": "The token lacks the scope this call needs",
+    "413": "Body too large",
+    "422": "Invalid input; `errors` names each field",
+    "503": "The read models have not reached `min_position` in time (see Retry-After)",
+}
+
+
+def _document(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's document, with every error answer as the problem+json it really is."""
+    if app.openapi_schema:
+        return app.openapi_schema
+    document = get_openapi(
+        title=app.title, version=app.version, description=app.description, routes=app.routes
+    )
+    for path, operations in document["paths"].items():
+        for operation in operations.values():
+            responses = operation.setdefault("responses", {})
+            params = {p["name"] for p in operation.get("parameters", [])}
+            wanted = {"422"}
+            if path.startswith("/v1/"):
+                wanted |= {"401", "403"}
+            if "requestBody" in operation:
+                wanted |= {"400", "413"}
+            if "min_position" in params:
+                wanted.add("503")
+            for code in wanted:
+                responses.setdefault(code, {"description": ERRORS[code]})
+            for code, response in responses.items():
+                if code[0] in "45":
+                    response["content"] = PROBLEM_CONTENT
+    schemas = document.setdefault("components", {}).setdefault("schemas", {})
+    schemas.pop("HTTPValidationError", None)
+    schemas.pop("ValidationError", None)
+    schemas["ProblemDoc"] = ProblemDoc.model_json_schema(ref_template="#/components/schemas/{model}")
+    app.openapi_schema = document
+    return document
 
 
 def openapi_document() -> dict[str, Any]:
