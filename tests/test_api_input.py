@@ -562,3 +562,26 @@ def test_given_reported_at_wins_over_source_dates(client: TestClient) -> None:
     sources = [{"url": "https://example.org/a", "published_at": "2020-01-07T20:00:00Z"}]
     stored = record(client, valid_fact(reported_at="2020-01-09", sources=sources))
     assert stored["reported_at"] == "2020-01-09T00:00:00.000000Z"
+
+
+def test_positions_beyond_64_bits_and_non_integer_replays_are_refused(client) -> None:  # noqa: ANN001
+    """Found by fuzzing: these were 500s (integer overflow) or silently accepted (false as 0)."""
+    from tests.conftest import ADMIN
+
+    assert client.get("/v1/changes", params={"after": 2**63}, headers=ADMIN).status_code == 422
+    assert client.get("/v1/events", params={"min_position": 2**63}, headers=ADMIN).status_code == 422
+    created = client.post("/v1/subscriptions", json={"url": "http://127.0.0.1:9/x"}, headers=ADMIN)
+    if created.status_code == 422:  # this client's settings do not allow loopback targets
+        return
+    sub = created.json()["id"]
+    for body in ({"after": 2**63}, {"after": False}, {"after": "3"}, {"after": 1.0}):
+        assert client.post(f"/v1/subscriptions/{sub}/replay", json=body, headers=ADMIN).status_code == 422
+
+
+def test_a_body_that_is_not_utf8_is_malformed_json(client) -> None:  # noqa: ANN001
+    from tests.conftest import WRITE
+
+    response = client.post("/v1/events", content=b"\xff", headers={**WRITE, "content-type": "application/json"})
+    assert response.status_code == 400
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["errors"][0]["field"] == "body"

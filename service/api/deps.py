@@ -80,7 +80,7 @@ def read_connection(
     container: ContainerDep,
     min_position: Annotated[
         int | None,
-        Query(ge=0, description="wait (bounded) until the read models include this position"),
+        Query(ge=0, le=2**63 - 1, description="wait (bounded) until the read models include this position"),
     ] = None,
 ) -> Iterator[Connection]:
     if min_position is not None and not container.wait_for_position(

@@ -56,6 +56,12 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> Problem:
+        if exc.status_code == 400 and "parsing the body" in str(exc.detail):
+            # A body that is not even UTF-8: the same answer as any other malformed JSON.
+            return Problem(
+                400, "Malformed JSON", "the request body is not valid JSON",
+                errors=[{"field": "body", "message": "not valid JSON", "type": "json_invalid"}],
+            )
         title = {401: "Unauthorized", 403: "Forbidden", 404: "Not found", 405: "Method not allowed"}.get(
             exc.status_code, "Error"
         )

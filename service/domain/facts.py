@@ -33,6 +33,7 @@ from service.domain.countries import COUNTRY_CODES
 from service.domain.instants import InstantError, format_instant, is_date_only, parse_instant
 
 MAX_FACT_BYTES = 64 * 1024
+MAX_POSITION = 2**63 - 1  # positions are signed 64-bit integers in both stores
 SLUG_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
 
 FACT_TYPES = (

@@ -9,9 +9,9 @@ from typing import Annotated, Any, Literal
 from uuid import NAMESPACE_URL, uuid5
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator, model_validator
 
-from service.domain.facts import FACT_TYPES, Instant, Slug, Text, Url
+from service.domain.facts import FACT_TYPES, MAX_POSITION, Instant, Slug, Text, Url
 
 FactType = Literal[
     "StrikeOccurred", "MissionSuspended", "MissionResumed",
@@ -58,7 +58,7 @@ class SubscriptionPatch(BaseModel):
 class ReplayIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    after: Annotated[int, Field(ge=0)] | None = None
+    after: Annotated[int, Strict(), Field(ge=0, le=MAX_POSITION)] | None = None
     since: Instant | None = None
 
     @model_validator(mode="after")

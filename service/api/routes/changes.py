@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 from service.api.deps import CanRead, Limit, ReadConn
 from service.api.responses import JSON
 from service.api.schemas import PROBLEM, ChangePage
+from service.domain.facts import MAX_POSITION
 from service.readmodels import queries
 
 router = APIRouter(prefix="/v1/changes", tags=["changes"])
@@ -22,7 +23,7 @@ router = APIRouter(prefix="/v1/changes", tags=["changes"])
 )
 def list_changes(
     conn: ReadConn,
-    after: Annotated[int, Query(ge=0, description="position to start after; 0 = from the beginning")] = 0,
+    after: Annotated[int, Query(ge=0, le=MAX_POSITION, description="position to start after; 0 = from the beginning")] = 0,
     limit: Limit = 100,
 ) -> JSON:
     return JSON(queries.changes(conn, after, limit))

@@ -15,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from service.api.deps import CanRead, ContainerDep
 from service.bootstrap import Container
 from service.domain.errors import InvalidInputError
+from service.domain.facts import MAX_POSITION
 from service.readmodels import queries
 
 router = APIRouter(prefix="/v1/stream", tags=["changes"])
@@ -54,12 +55,12 @@ async def _changes(container: Container, after: int) -> AsyncIterator[dict[str, 
 )
 async def stream(
     container: ContainerDep,
-    after: Annotated[int | None, Query(ge=0, description="position to start after; 0 = the beginning")] = None,
+    after: Annotated[int | None, Query(ge=0, le=MAX_POSITION, description="position to start after; 0 = the beginning")] = None,
     last_event_id: Annotated[str | None, Header(description="resume after this position")] = None,
 ) -> EventSourceResponse:
     start = after
     if last_event_id is not None:
-        if not last_event_id.isdigit():
+        if not last_event_id.isdigit() or int(last_event_id) > MAX_POSITION:
             raise InvalidInputError(
                 "Last-Event-ID must be a position", errors=[{"field": "Last-Event-ID", "message": "not a position"}]
             )
