@@ -433,6 +433,26 @@ def clean_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("TIMELINE_")}
 
 
+def bench_postgres_url(backend: str, what: str) -> str | None:
+    """The PostgreSQL URL for ``--backend postgres`` ("" for SQLite); None after saying why not."""
+    if backend != "postgres":
+        return ""
+    url = os.environ.get("TIMELINE_BENCH_POSTGRES_URL", "")
+    if not url:
+        print(
+            "--backend postgres needs TIMELINE_BENCH_POSTGRES_URL, e.g.\n"
+            "  TIMELINE_BENCH_POSTGRES_URL=postgresql+psycopg://postgres@127.0.0.1:5432/timeline_bench\n"
+            f"({what}). Nothing was run.",
+            file=sys.stderr,
+        )
+        return None
+    host = urlsplit(url).hostname
+    if host not in {"127.0.0.1", "localhost", "::1"}:
+        print(f"refusing a non-loopback PostgreSQL host {host!r}", file=sys.stderr)
+        return None
+    return url
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m bench.append_http", description=__doc__.split("\n\n")[0] if __doc__ else None
@@ -453,21 +473,9 @@ def main(argv: list[str] | None = None) -> int:
     if not (0 < args.seconds <= 600 and 1 <= args.connections <= 1024 and 0 <= args.warmup <= 60):
         parser.error("need 0 < --seconds <= 600, 1 <= --connections <= 1024, 0 <= --warmup <= 60")
 
-    pg_url = ""
-    if args.backend == "postgres":
-        pg_url = os.environ.get("TIMELINE_BENCH_POSTGRES_URL", "")
-        if not pg_url:
-            print(
-                "--backend postgres needs TIMELINE_BENCH_POSTGRES_URL, e.g.\n"
-                "  TIMELINE_BENCH_POSTGRES_URL=postgresql+psycopg://postgres@127.0.0.1:5432/timeline_bench\n"
-                "(an empty database: the service's migrations create the tables). Nothing was run.",
-                file=sys.stderr,
-            )
-            return 2
-        host = urlsplit(pg_url).hostname
-        if host not in {"127.0.0.1", "localhost", "::1"}:
-            print(f"refusing a non-loopback PostgreSQL host {host!r}", file=sys.stderr)
-            return 2
+    pg_url = bench_postgres_url(args.backend, "an empty database: the service's migrations create the tables")
+    if pg_url is None:
+        return 2
 
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGHUP, _on_signal)

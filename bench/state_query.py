@@ -50,6 +50,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from sqlalchemy import Engine, event, func, select, text
 
+from bench.append_http import bench_postgres_url
 from service.bootstrap import Container, bootstrap
 from service.domain.corrections import CorrectionIn, RetractionIn
 from service.domain.facts import validate_fact
@@ -899,6 +900,7 @@ def run_benchmark(container: Container, args: argparse.Namespace, info: dict[str
     print(f"(whole run: {time.monotonic() - run_started:.0f} s)")
 
 
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m bench.state_query", description=__doc__.split("\n\n")[0] if __doc__ else None
@@ -923,18 +925,9 @@ def main(argv: list[str] | None = None) -> int:
     if not (1 <= args.facts <= 5_000_000 and 2 <= args.actors <= 100_000 and 1 <= args.queries <= 100_000):
         parser.error("need 1 <= --facts <= 5000000, 2 <= --actors <= 100000, 1 <= --queries <= 100000")
 
-    pg_url = ""
-    if args.backend == "postgres":
-        pg_url = os.environ.get("TIMELINE_BENCH_POSTGRES_URL", "")
-        if not pg_url:
-            print("--backend postgres needs TIMELINE_BENCH_POSTGRES_URL, e.g.\n"
-                  "  TIMELINE_BENCH_POSTGRES_URL=postgresql+psycopg://postgres@127.0.0.1:5432/timeline_bench\n"
-                  "(its public schema is dropped and recreated). Nothing was run.", file=sys.stderr)
-            return 2
-        host = urlsplit(pg_url).hostname
-        if host not in {"127.0.0.1", "localhost", "::1"}:
-            print(f"refusing a non-loopback PostgreSQL host {host!r}", file=sys.stderr)
-            return 2
+    pg_url = bench_postgres_url(args.backend, "its public schema is dropped and recreated")
+    if pg_url is None:
+        return 2
 
     info = machine_info(args.backend)
     run_started = time.monotonic()

@@ -56,6 +56,7 @@ from bench.append_http import (
     BenchError,
     Child,
     _on_signal,
+    bench_postgres_url,
     clean_env,
     free_port,
     libpq_url,
@@ -565,21 +566,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("need 1 <= --facts <= 100000, 0 < --rate <= 1000, 0 < --seconds <= 600, "
                      "1 <= --connections <= 256, 0 < --baseline-seconds <= 120, 0 <= --settle <= 60")
 
-    pg_url = ""
-    if args.backend == "postgres":
-        pg_url = os.environ.get("TIMELINE_BENCH_POSTGRES_URL", "")
-        if not pg_url:
-            print(
-                "--backend postgres needs TIMELINE_BENCH_POSTGRES_URL, e.g.\n"
-                "  TIMELINE_BENCH_POSTGRES_URL=postgresql+psycopg://postgres@127.0.0.1:5432/timeline_bench\n"
-                "(an empty database: the service's migrations create the tables). Nothing was run.",
-                file=sys.stderr,
-            )
-            return 2
-        host = urlsplit(pg_url).hostname
-        if host not in {"127.0.0.1", "localhost", "::1"}:
-            print(f"refusing a non-loopback PostgreSQL host {host!r}", file=sys.stderr)
-            return 2
+    pg_url = bench_postgres_url(args.backend, "an empty database: the service's migrations create the tables")
+    if pg_url is None:
+        return 2
 
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGHUP, _on_signal)
