@@ -8,10 +8,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, func, select
 from sqlalchemy.engine import URL
 
 from service import migrate
+from service.observability.metrics import Metrics, StoreReading
 from service.readmodels.projection import ReadModelProjection
 from service.readmodels.worker import PostgresListener, ProjectionWorker, read_position
 from service.settings import Settings
@@ -20,6 +21,7 @@ from service.store.backends import create_read_engine, event_store_env, is_sqlit
 from service.webhooks.dispatcher import Dispatcher
 from service.webhooks.outbox import WebhookOutbox
 from service.webhooks.subscriptions import Subscriptions
+from service.webhooks.tables import webhook_messages
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +35,7 @@ class Container:
     projections: list[ProjectionWorker]
     dispatcher: Dispatcher
     subscriptions: Subscriptions
+    metrics: Metrics
     listeners: list[Any] = field(default_factory=list)
     token_scopes: dict[str, str] = field(default_factory=dict)
     running: bool = False
@@ -91,6 +94,15 @@ class Container:
             # Woken at once by a worker in this process; other processes are polled.
             worker.watch.wait(min(remaining, 0.05))
 
+    def store_reading(self) -> StoreReading:
+        """The log's head, every projection's position and the webhook outbox, as the database has them."""
+        head = self.store.max_position()
+        m = webhook_messages
+        with self.engine.connect() as conn:
+            positions = {w.name: read_position(conn, w.name) for w in self.projections}
+            counts = dict(conn.execute(select(m.c.status, func.count()).group_by(m.c.status)).all())
+        return StoreReading(head=head, projections=positions, webhook_messages=counts)
+
     def close(self) -> None:
         self.stop_workers()
         self.dispatcher.close()
@@ -115,7 +127,10 @@ def bootstrap(settings: Settings, *, apply_migrations: bool = True) -> Container
         allow_hosts=settings.webhook_allow_hosts,
     )
     projections[1].after_commit.append(dispatcher.wake)
-    return Container(
+    metrics = Metrics()
+    store.save_observers.append(metrics.observe_append)
+    dispatcher.on_outcome.append(lambda _message_id, outcome: metrics.observe_webhook_attempt(outcome.kind))
+    container = Container(
         settings=settings,
         url=url,
         engine=engine,
@@ -123,5 +138,8 @@ def bootstrap(settings: Settings, *, apply_migrations: bool = True) -> Container
         projections=projections,
         dispatcher=dispatcher,
         subscriptions=Subscriptions(engine, settings.webhook_allow_hosts, store.max_position),
+        metrics=metrics,
         token_scopes=settings.token_scopes(),
     )
+    metrics.read_store_with(container.store_reading)
+    return container

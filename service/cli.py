@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import signal
 import sys
 import threading
@@ -16,6 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from service import migrate as migrations
 from service.bootstrap import bootstrap
+from service.observability import logs
 from service.settings import Settings
 
 cli = typer.Typer(add_completion=False, no_args_is_help=True, help="Crisis timeline service.")
@@ -23,10 +23,7 @@ console = Console(stderr=True)
 
 
 def _logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    logs.configure(settings.log_level, settings.log_format)
 
 
 @cli.command()
@@ -60,7 +57,7 @@ def serve(
     # has stopped; ending with SystemExit(0) there lets `finally` close the container.
     signal.signal(signal.SIGTERM, _exit_cleanly)
     try:
-        uvicorn.run(app, host=host, port=port, log_level=settings.log_level, timeout_graceful_shutdown=10)
+        uvicorn.run(app, host=host, port=port, log_config=None, access_log=False, timeout_graceful_shutdown=10)
     finally:
         container.close()
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -21,6 +23,7 @@ class Settings(BaseSettings):
     webhook_timeout: float = Field(default=15.0, gt=0, le=300)
     webhook_allow_hosts: str = ""
     log_level: str = "info"
+    log_format: Literal["json", "text"] = "json"
 
     @field_validator("api_tokens")
     @classmethod

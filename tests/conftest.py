@@ -17,6 +17,7 @@ from sqlalchemy import create_engine, text
 from service.api.app import create_app
 from service.bootstrap import Container, bootstrap
 from service.settings import Settings
+from tests.webhook_receiver import Receiver, receiving
 
 POSTGRES_URL = os.environ.get("TIMELINE_TEST_POSTGRES_URL")
 TOKENS = "admin-token:admin,write-token:write,read-token:read"
@@ -73,3 +74,36 @@ def demo_client(client: TestClient, container: Container) -> TestClient:
     load_demo(container.store)
     assert container.wait_for_position(container.store.max_position(), 10)
     return client
+
+
+# --- webhooks: a real receiver on 127.0.0.1, allow-listed, with a fast retry schedule -----
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    with receiving() as running:
+        yield running
+
+
+@pytest.fixture
+def hook_settings(settings: Settings) -> Settings:
+    return settings.model_copy(
+        update={"webhook_allow_hosts": "127.0.0.1", "webhook_retry_schedule": "0.2,0.2,0.2", "webhook_timeout": 2.0}
+    )
+
+
+@pytest.fixture
+def hook_container(hook_settings: Settings, receiver: Receiver) -> Iterator[Container]:
+    # Depends on the receiver so that the receiver outlives the dispatcher.
+    built = bootstrap(hook_settings)
+    try:
+        yield built
+    finally:
+        built.close()
+
+
+@pytest.fixture
+def hooks(hook_container: Container) -> Iterator[TestClient]:
+    """The API with projections and the webhook dispatcher running, 127.0.0.1 allow-listed."""
+    with TestClient(create_app(hook_container, run_workers=True)) as test_client:
+        yield test_client

@@ -147,7 +147,7 @@ def test_bearer_scheme_is_case_insensitive(client: TestClient) -> None:
     assert response.status_code == 200, response.text
 
 
-@pytest.mark.parametrize("path", ["/healthz", "/readyz"])
+@pytest.mark.parametrize("path", ["/healthz", "/readyz", "/metrics"])
 def test_health_endpoints_need_no_token(client: TestClient, path: str) -> None:
     response = client.get(path)
     assert response.status_code == 200, response.text
@@ -226,7 +226,7 @@ def test_without_tokens_writes_are_refused_with_401(
     assert container.store.max_position() == before
 
 
-@pytest.mark.parametrize("path", ["/healthz", "/readyz"])
+@pytest.mark.parametrize("path", ["/healthz", "/readyz", "/metrics"])
 def test_without_tokens_health_endpoints_answer(tokenless: tuple[TestClient, Container], path: str) -> None:
     client, _ = tokenless
     assert client.get(path).status_code == 200

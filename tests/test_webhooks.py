@@ -12,7 +12,6 @@ import threading
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,48 +19,14 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from service.api.app import create_app
 from service.bootstrap import Container, bootstrap
 from service.settings import Settings
 from tests.conftest import ADMIN, READ, WRITE
 from tests.processes import ServiceProcess, free_port, service_env, start_service, wait_healthy, wait_until
-from tests.webhook_receiver import Endpoint, Receiver, Received, Reply, receiving
+from tests.webhook_receiver import Endpoint, Receiver, Received, Reply
 
 PROBLEM_JSON = "application/problem+json"
 TIMEOUT = 15.0  # seconds: the upper bound of any wait for a delivery
-
-
-# --- fixtures -----------------------------------------------------------------------------
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    with receiving() as running:
-        yield running
-
-
-@pytest.fixture
-def hook_settings(settings: Settings) -> Settings:
-    return settings.model_copy(
-        update={"webhook_allow_hosts": "127.0.0.1", "webhook_retry_schedule": "0.2,0.2,0.2", "webhook_timeout": 2.0}
-    )
-
-
-@pytest.fixture
-def hook_container(hook_settings: Settings, receiver: Receiver) -> Iterator[Container]:
-    # Depends on the receiver so that the receiver outlives the dispatcher.
-    built = bootstrap(hook_settings)
-    try:
-        yield built
-    finally:
-        built.close()
-
-
-@pytest.fixture
-def hooks(hook_container: Container) -> Iterator[TestClient]:
-    """The API with projections and the webhook dispatcher running, 127.0.0.1 allow-listed."""
-    with TestClient(create_app(hook_container, run_workers=True)) as test_client:
-        yield test_client
 
 
 # --- helpers ------------------------------------------------------------------------------

@@ -6,11 +6,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+from asgi_correlation_id import CorrelationIdMiddleware
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from service.api import problems
 from service.api.limits import BodyLimit
+from service.api.observe import ObserveRequests
 from service.api.schemas import ProblemDoc
 from service.api.routes import actors, changes, events, health, state, stream, subscriptions
 from service.bootstrap import Container
@@ -22,8 +24,11 @@ DESCRIPTION = (
 )
 
 
-def create_app(container: Container | None, *, run_workers: bool = False) -> FastAPI:
-    """The app; ``run_workers`` runs the projections in this process while it serves."""
+def create_app(container: Container | None, *, run_workers: bool = False, owns_container: bool = False) -> FastAPI:
+    """The app; ``run_workers`` runs the projections in this process while it serves.
+
+    ``owns_container``: the app closes the container when it shuts down.
+    """
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -34,13 +39,18 @@ def create_app(container: Container | None, *, run_workers: bool = False) -> Fas
         finally:
             if run_workers and container is not None:
                 container.stop_workers()
+            if owns_container and container is not None:
+                container.close()
 
     app = FastAPI(title="Crisis timeline", version="1.0.0", description=DESCRIPTION, lifespan=lifespan)
     app.state.container = container
     problems.install(app)
     for module in (events, actors, state, changes, stream, subscriptions, health):
         app.include_router(module.router)
+    # Outermost last: the request id is set before anything is logged or measured.
     app.add_middleware(BodyLimit)
+    app.add_middleware(ObserveRequests, metrics=container.metrics if container is not None else None)
+    app.add_middleware(CorrelationIdMiddleware, header_name="X-Request-ID")
     app.openapi = lambda: _document(app)  # type: ignore[method-assign]
     return app
 

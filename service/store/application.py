@@ -7,6 +7,7 @@ costs the same however large the store grows. A batch is one transaction.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -59,6 +60,16 @@ class TimelineApplication(Application):
         self._clock_lock = threading.Lock()
         self._last_stamp = datetime.min.replace(tzinfo=UTC)
         self.recorded_listeners: list[Callable[[int], None]] = []
+        # Called with (events committed, seconds) after every successful save.
+        self.save_observers: list[Callable[[int, float], None]] = []
+
+    def save(self, *objs: Any, **kwargs: Any) -> Any:
+        started = time.perf_counter()
+        recordings = super().save(*objs, **kwargs)
+        elapsed = time.perf_counter() - started
+        for observe in self.save_observers:
+            observe(len(recordings), elapsed)
+        return recordings
 
     # --- commands -----------------------------------------------------------------
 

@@ -36,6 +36,7 @@ LEASE_MARGIN_SECONDS = 10
 CLAIM_LIMIT = 64
 PER_SUBSCRIPTION = 32
 EXCERPT = 300
+REFUSED = "refused: "
 
 
 def now_us() -> int:
@@ -62,6 +63,17 @@ class Outcome:
     latency_ms: int
     error: str | None
     retry_after: float | None
+
+    @property
+    def kind(self) -> str:
+        """The attempt's outcome as metrics count it."""
+        if self.error is None:
+            return "delivered"
+        if self.status_code == 410:
+            return "gone"
+        if self.status_code is not None:
+            return "http_error"
+        return "refused" if self.error.startswith(REFUSED) else "transport_error"
 
 
 def signature(claimed: Claimed, timestamp: datetime, at_us: int) -> str:
@@ -224,7 +236,7 @@ class Dispatcher:
             }
             response = self.client.post(claimed.url, content=claimed.body.encode(), headers=headers)
         except UnsafeTargetError as exc:
-            return Outcome(None, _ms(started), f"refused: {exc}"[:EXCERPT], None)
+            return Outcome(None, _ms(started), f"{REFUSED}{exc}"[:EXCERPT], None)
         except httpx.HTTPError as exc:
             return Outcome(None, _ms(started), f"{type(exc).__name__}: {exc}"[:EXCERPT], None)
         error = None
