@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import signal
 import sys
+import tempfile
 import threading
 from pathlib import Path
 from typing import Annotated
@@ -14,8 +17,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from service import migrate as migrations
-from service.bootstrap import bootstrap
+from service.bootstrap import Container, bootstrap
 from service.observability import logs
+from service.observability.metrics import MULTIPROCESS_ENV
 from service.settings import Settings
 
 cli = typer.Typer(add_completion=False, no_args_is_help=True, help="Crisis timeline service.")
@@ -32,8 +36,11 @@ def serve(
     port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
     demo: Annotated[bool, typer.Option("--demo", help="load the demo data and print an admin token")] = False,
     workers: Annotated[
-        bool, typer.Option("--workers/--no-workers", help="run projections in this process")
+        bool, typer.Option("--workers/--no-workers", help="run the projections and webhook dispatch too")
     ] = True,
+    processes: Annotated[
+        int, typer.Option(min=1, max=64, help="API processes (more than one: the projections run in a child process)")
+    ] = 1,
 ) -> None:
     """Apply migrations, then serve the API with projections in one process."""
     import uvicorn
@@ -52,6 +59,10 @@ def serve(
         console.print(
             f'  curl -H "Authorization: Bearer {token}" http://{host}:{port}/v1/actors', soft_wrap=True
         )
+    if processes > 1:
+        container.close()
+        _serve_processes(host, port, processes, workers, demo_token=token if demo else None, settings=settings)
+        return
     app = create_app(container, run_workers=workers)
     # uvicorn drains in-flight requests on SIGTERM, then raises the signal again once it
     # has stopped; ending with SystemExit(0) there lets `finally` close the container.
@@ -60,6 +71,37 @@ def serve(
         uvicorn.run(app, host=host, port=port, log_config=None, access_log=False, timeout_graceful_shutdown=10)
     finally:
         container.close()
+
+
+def _serve_processes(
+    host: str, port: int, processes: int, workers: bool, *, demo_token: str | None, settings: Settings
+) -> None:
+    """N API processes under uvicorn's supervisor, and a supervised ``worker`` child.
+
+    The children read their settings from the environment, so the demo token and
+    the metrics directory are handed down through it.
+    """
+    import uvicorn
+
+    from service.supervisor import Supervised
+
+    if demo_token is not None:
+        os.environ["TIMELINE_API_TOKENS"] = ",".join(filter(None, [settings.api_tokens, f"{demo_token}:admin"]))
+    own_metrics_dir = not os.environ.get(MULTIPROCESS_ENV)
+    metrics_dir = os.environ.setdefault(MULTIPROCESS_ENV, tempfile.mkdtemp(prefix="timeline-metrics-"))
+    worker_child = Supervised([sys.executable, "-m", "service", "worker"]) if workers else None
+    try:
+        if worker_child is not None:
+            worker_child.start()
+        uvicorn.run(
+            "service.api.app:app_from_environment", factory=True, workers=processes, host=host, port=port,
+            log_config=None, access_log=False, timeout_graceful_shutdown=10,
+        )
+    finally:
+        if worker_child is not None:
+            worker_child.stop()
+        if own_metrics_dir:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
 def _exit_cleanly(*_: object) -> None:
@@ -77,7 +119,11 @@ def migrate() -> None:
 
 
 @cli.command()
-def worker() -> None:
+def worker(
+    metrics_port: Annotated[
+        int | None, typer.Option(min=1, max=65535, help="serve this process's /metrics on this port")
+    ] = None,
+) -> None:
     """Run the projection workers only (for deployments with separate API processes)."""
     settings = Settings()
     _logging(settings)
@@ -89,9 +135,17 @@ def worker() -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     container.start_workers()
+    if metrics_port is not None:
+        _serve_metrics(container, metrics_port)
     console.print("Projection workers running; stop with SIGTERM or Ctrl-C.")
     stop.wait()
     container.close()
+
+
+def _serve_metrics(container: Container, port: int) -> None:
+    from prometheus_client import start_http_server
+
+    start_http_server(port, registry=container.metrics.registry)
 
 
 def _progress() -> Progress:

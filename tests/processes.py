@@ -92,8 +92,11 @@ class ServiceProcess:
             return None
 
     def kill(self) -> None:
-        if self.alive():
-            self.process.kill()
+        """SIGKILL the process and everything it started (it leads its own process group)."""
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
         self.wait(10)
 
     def stop(self, timeout: float = 15.0) -> int | None:
@@ -115,6 +118,7 @@ def start_service(args: list[str], env: dict[str, str], log_path: Path, port: in
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
+            start_new_session=True,  # its children (API processes, workers) can be killed with it
         )
     return ServiceProcess(process, log_path, port)
 

@@ -15,7 +15,9 @@ from service.api.limits import BodyLimit
 from service.api.observe import ObserveRequests
 from service.api.schemas import ProblemDoc
 from service.api.routes import actors, changes, events, health, state, stream, subscriptions
-from service.bootstrap import Container
+from service.bootstrap import Container, bootstrap
+from service.observability import logs
+from service.settings import Settings
 
 DESCRIPTION = (
     "Crisis facts as an event-sourced record: per-actor timelines, the situation at any date "
@@ -95,6 +97,13 @@ def _document(app: FastAPI) -> dict[str, Any]:
     schemas["ProblemDoc"] = ProblemDoc.model_json_schema(ref_template="#/components/schemas/{model}")
     app.openapi_schema = document
     return document
+
+
+def app_from_environment() -> FastAPI:
+    """One API process of ``serve --processes N``: settings from the environment, schema already migrated."""
+    settings = Settings()
+    logs.configure(settings.log_level, settings.log_format)
+    return create_app(bootstrap(settings, apply_migrations=False), owns_container=True)
 
 
 def openapi_document() -> dict[str, Any]:
