@@ -8,6 +8,7 @@ down to 0.2 s and every wait is bounded by a deadline.
 from __future__ import annotations
 
 import signal
+import socket
 import threading
 import time
 import uuid
@@ -21,6 +22,7 @@ from fastapi.testclient import TestClient
 
 from service.bootstrap import Container, bootstrap
 from service.settings import Settings
+from service.webhooks import guard
 from tests.conftest import ADMIN, READ, WRITE
 from tests.processes import ServiceProcess, free_port, service_env, start_service, wait_healthy, wait_until
 from tests.webhook_receiver import Endpoint, Receiver, Received, Reply
@@ -996,3 +998,84 @@ def test_two_dispatchers_retry_each_message_once_per_failure(
                 assert first.finished is not None and retry.arrived >= first.finished
     finally:
         second.close()
+
+
+# --- the address a delivery connects to ------------------------------------------------------
+
+
+class FakeResolver:
+    """Answers chosen names with chosen addresses (and counts the lookups); the rest fail."""
+
+    def __init__(self, answers: dict[str, list[str]]):
+        self.answers = answers
+        self.lookups: list[str] = []
+        self.gaierror = socket.gaierror
+        self.SOCK_STREAM = socket.SOCK_STREAM
+
+    def getaddrinfo(self, host: str, port: Any, *args: Any, **kwargs: Any) -> list[Any]:
+        self.lookups.append(host)
+        if host not in self.answers:
+            raise socket.gaierror(socket.EAI_NONAME, "unknown in this test")
+        return [(socket.AF_INET6 if ":" in a else socket.AF_INET, socket.SOCK_STREAM, 6, "", (a, port))
+                for a in self.answers[host]]
+
+
+def test_a_delivery_connects_to_the_address_that_was_checked(
+    hooks: TestClient, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `receiver.test` exists only in the guard's resolver: nothing else on this machine can
+    # resolve it, so a delivery that arrives went to the address the guard checked, with the
+    # subscription's own name in its Host header. A second lookup (DNS rebinding) has no say.
+    resolver = FakeResolver({"receiver.test": ["127.0.0.1"]})
+    monkeypatch.setattr(guard, "socket", resolver)
+    endpoint = receiver.endpoint("pinned")
+    url = endpoint.url.replace("127.0.0.1", "receiver.test")
+    subscribe(hooks, endpoint, url=url)
+    record(hooks, strike())
+
+    (request,) = endpoint.wait_count(1, TIMEOUT)
+    assert request.headers["host"] == f"receiver.test:{receiver.port}"
+    assert_verified([request])
+    assert resolver.lookups.count("receiver.test") >= 2  # at creation, and again for the delivery
+
+
+def test_a_name_that_now_resolves_to_a_private_address_is_refused_at_delivery(
+    hooks: TestClient, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    resolver = FakeResolver({"receiver.test": ["127.0.0.1"]})
+    monkeypatch.setattr(guard, "socket", resolver)
+    endpoint = receiver.endpoint("rebound")
+    created = subscribe(hooks, endpoint, url=endpoint.url.replace("127.0.0.1", "receiver.test"))
+    resolver.answers["receiver.test"] = ["10.0.0.7"]  # not on the allow-list
+    record(hooks, strike())
+
+    items = wait_deliveries(hooks, created["id"], lambda items: items and items[0]["attempts"], what="an attempt")
+    assert items[0]["attempts"][0]["error"].startswith("refused: ")
+    assert endpoint.snapshot() == []
+
+
+@pytest.mark.parametrize(
+    ("url", "answers", "expected"),
+    [
+        ("https://hooks.example.org/in?k=1", ["203.0.113.9"],
+         [("https://203.0.113.9/in?k=1", "hooks.example.org", "hooks.example.org")]),
+        ("https://user:pw@hooks.example.org:8443/in", ["2001:db8::5", "203.0.113.9"],
+         [("https://user:pw@[2001:db8::5]:8443/in", "hooks.example.org:8443", "hooks.example.org"),
+          ("https://user:pw@203.0.113.9:8443/in", "hooks.example.org:8443", "hooks.example.org")]),
+        ("http://hooks.example.org/in", ["203.0.113.9"], [("http://203.0.113.9/in", "hooks.example.org", None)]),
+    ],
+)
+def test_pinned_targets_keep_the_name_for_host_and_tls(
+    monkeypatch: pytest.MonkeyPatch, url: str, answers: list[str], expected: list[tuple[str, str, str | None]]
+) -> None:
+    # Documentation addresses count as reserved: the allow-list admits them for this test.
+    monkeypatch.setattr(guard, "socket", FakeResolver({"hooks.example.org": answers}))
+    targets = guard.pinned(url, "203.0.113.0/24,2001:db8::/32")
+    assert [(t.url, t.host, t.server_name) for t in targets] == expected
+
+
+def test_a_host_the_allow_list_names_is_called_as_it_is(monkeypatch: pytest.MonkeyPatch) -> None:
+    resolver = FakeResolver({})
+    monkeypatch.setattr(guard, "socket", resolver)
+    assert guard.pinned("http://hooks.internal/x", "hooks.internal") == []
+    assert resolver.lookups == []

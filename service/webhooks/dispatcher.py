@@ -25,7 +25,7 @@ from standardwebhooks.webhooks import Webhook
 
 from service.domain.webhooks import parse_retry_after, retry_delay
 from service.store.backends import write_transaction
-from service.webhooks.guard import UnsafeTargetError, check_target
+from service.webhooks.guard import Pinned, UnsafeTargetError, pinned
 from service.webhooks.tables import subscriptions, webhook_attempts, webhook_messages
 
 log = logging.getLogger(__name__)
@@ -225,7 +225,7 @@ class Dispatcher:
     def _attempt(self, claimed: Claimed) -> Outcome:
         started = time.monotonic()
         try:
-            check_target(claimed.url, self.allow_hosts)
+            targets = pinned(claimed.url, self.allow_hosts)
             at = datetime.now(UTC)
             headers = {
                 "content-type": "application/json",
@@ -234,7 +234,7 @@ class Dispatcher:
                 "webhook-signature": signature(claimed, at, now_us()),
                 "user-agent": "crisis-timeline-webhooks/1",
             }
-            response = self.client.post(claimed.url, content=claimed.body.encode(), headers=headers)
+            response = self._post(claimed, targets, headers)
         except UnsafeTargetError as exc:
             return Outcome(None, _ms(started), f"{REFUSED}{exc}"[:EXCERPT], None)
         except httpx.HTTPError as exc:
@@ -248,6 +248,22 @@ class Dispatcher:
             error,
             parse_retry_after(response.headers.get("retry-after"), datetime.now(UTC)),
         )
+
+    def _post(self, claimed: Claimed, targets: list[Pinned], headers: dict[str, str]) -> httpx.Response:
+        """POST to the checked addresses in turn (the next only if one cannot be reached)."""
+        body = claimed.body.encode()
+        if not targets:  # a host the allow-list names: connect as the URL says
+            return self.client.post(claimed.url, content=body, headers=headers)
+        for target in targets[:-1]:
+            try:
+                return self._post_to(target, body, headers)
+            except httpx.ConnectError:
+                continue
+        return self._post_to(targets[-1], body, headers)
+
+    def _post_to(self, target: Pinned, body: bytes, headers: dict[str, str]) -> httpx.Response:
+        extensions = {"sni_hostname": target.server_name} if target.server_name else {}
+        return self.client.post(target.url, content=body, headers={**headers, "host": target.host}, extensions=extensions)
 
     def _record(self, claimed: Claimed, outcome: Outcome) -> None:
         m = webhook_messages
