@@ -163,6 +163,42 @@ def test_repeat_after_a_retraction_is_200_with_status_retracted(client: TestClie
     assert container.store.max_position() == before
 
 
+class CommitThenRetry:
+    """The store's insert as a dropped connection makes it: the first try commits, but its
+    answer is lost, and the library's retry of the same insert meets the unique key."""
+
+    def __init__(self, recorder: Any):
+        self.insert = recorder.insert_events
+        self.calls = 0
+
+    def __call__(self, stored_events: Any, **kwargs: Any) -> Any:
+        self.calls += 1
+        if self.calls == 1:
+            self.insert(stored_events, **kwargs)  # committed ...
+        return self.insert(stored_events, **kwargs)  # ... and tried again
+
+
+@pytest.mark.parametrize("change", ["corrections", "retraction"])
+def test_a_change_whose_commit_answer_was_lost_is_recorded_once_and_answered_201(
+    client: TestClient, container: Container, monkeypatch: pytest.MonkeyPatch, change: str
+) -> None:
+    fact = record(client, valid_fact(event_id=new_id()))
+    body = {"changes": {"summary": "a corrected summary"}, "reason": "typo"} if change == "corrections" else {
+        "reason": "duplicate"}
+    flaky = CommitThenRetry(container.store.recorder)
+    monkeypatch.setattr(container.store.recorder, "insert_events", flaky)
+    answer = client.post(f"/v1/events/{fact['event_id']}/{change}", json=body, headers=WRITE)
+    monkeypatch.undo()
+    assert flaky.calls == 1  # the commit and its retry; nothing tried a third time
+    assert answer.status_code == 201, answer.text
+    assert answer.json()["revision"] == 2
+    assert answer.json()["change_position"] == container.store.max_position()
+    read = client.get(f"/v1/events/{fact['event_id']}", params={"min_position": answer.json()["change_position"]},
+                      headers=READ)
+    assert [r["kind"] for r in read.json()["revisions"]] == ["recorded", "corrected" if change == "corrections"
+                                                            else "retracted"]
+
+
 def test_concurrent_repeats_record_the_fact_once(client: TestClient) -> None:
     fact = valid_fact(event_id=new_id())
     with ThreadPoolExecutor(max_workers=8) as pool:

@@ -159,8 +159,11 @@ class TimelineApplication(Application):
             try:
                 recordings = self.save(fact)
             except IntegrityError:
-                continue  # another change got in first: apply ours to the new state
-            position = recordings[-1].notification.id
+                if not self._saved_already(fact):
+                    continue  # another change got in first: apply ours to the new state
+                position = self.position_of(event_id, fact.version)
+            else:
+                position = recordings[-1].notification.id
             self._announce(position)
             view = stored_view(
                 fact.record,
@@ -242,8 +245,22 @@ class TimelineApplication(Application):
         assert current is not None
         return Recorded(current, created=False)
 
+    def _saved_already(self, fact: Fact) -> bool:
+        """Whether the fact's pending change is in the store already.
+
+        The library retries an insert whose connection failed; when the first try had
+        committed, the retry meets the unique key. Our own stamp (unique in this process)
+        and the same outcome say that the change is ours, not a concurrent one.
+        """
+        stored = self.repository.get(fact.id, version=fact.version)
+        return (stored.modified_on, stored.record, stored.status) == (fact.modified_on, fact.record, fact.status)
+
     def first_position(self, event_id: str) -> int:
         """The position at which the fact was first recorded."""
+        return self.position_of(event_id, 1)
+
+    def position_of(self, event_id: str, version: int) -> int:
+        """The position of one event of a fact."""
         datastore = self.recorder.datastore  # type: ignore[attr-defined]
         table = self.recorder.events_table_name  # type: ignore[attr-defined]
         uid = UUID(event_id)
@@ -251,14 +268,14 @@ class TimelineApplication(Application):
             if type(self.recorder).__module__ == "eventsourcing.sqlite":
                 cursor.execute(
                     f"SELECT rowid AS position FROM {table} "  # noqa: S608 (fixed name)
-                    "WHERE originator_id=? AND originator_version=1",
-                    (uid.hex,),
+                    "WHERE originator_id=? AND originator_version=?",
+                    (uid.hex, version),
                 )
             else:
                 cursor.execute(
                     f"SELECT notification_id AS position FROM {table} "  # noqa: S608
-                    "WHERE originator_id=%s AND originator_version=1",
-                    (uid,),
+                    "WHERE originator_id=%s AND originator_version=%s",
+                    (uid, version),
                 )
             row = cursor.fetchone()
         return int(row["position"])
