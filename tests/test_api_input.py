@@ -7,6 +7,7 @@ date-only facts as the start of their day, the ``reported_at`` default.
 from __future__ import annotations
 
 import copy
+import json
 import re
 import uuid
 from typing import Any
@@ -273,6 +274,49 @@ def test_malformed_json_is_400_problem(client: TestClient, container: Container)
         "/v1/events", content=b'{"type": "StatementIssued",', headers={**WRITE, "content-type": "application/json"}
     )
     assert_problem(response, 400)
+    assert container.store.max_position() == before
+
+
+def fact_text(**raw: str) -> str:
+    """A valid fact as JSON text, with ``raw`` fields spliced in as they are (not encoded)."""
+    text = json.dumps(valid_fact())
+    for name, value in raw.items():
+        text = text[:-1] + f', "{name}": {value}' + "}"
+    return text
+
+
+NOT_STRICT_JSON = [
+    pytest.param("/v1/events", fact_text(summary='"a second summary"'), "duplicate key 'summary'", id="duplicate-key"),
+    pytest.param(
+        "/v1/events", fact_text(location='{"name": "Iraq", "country": "IQ", "country": "KW"}'),
+        "duplicate key 'country'", id="nested-duplicate-key",
+    ),
+    pytest.param("/v1/events", fact_text(personnel="NaN"), "NaN", id="nan"),
+    pytest.param("/v1/events", fact_text(personnel="-Infinity"), "-Infinity", id="minus-infinity"),
+    pytest.param(
+        "/v1/events/batch", '{"events": [' + fact_text() + ", " + fact_text(text='"x"') + "]}",
+        "duplicate key 'text'", id="batch-duplicate-key",
+    ),
+    pytest.param("/v1/actors/nato", '{"name": "NATO", "name": "OTAN"}', "duplicate key 'name'", id="actor-duplicate"),
+]
+
+
+@pytest.mark.parametrize(("path", "text", "reason"), NOT_STRICT_JSON)
+def test_json_with_duplicate_keys_or_nan_is_400_and_writes_nothing(
+    client: TestClient, container: Container, path: str, text: str, reason: str
+) -> None:
+    before = container.store.max_position()
+    method = client.put if path.startswith("/v1/actors/") else client.post
+    response = method(path, content=text.encode(), headers={**WRITE, "content-type": "application/json"})
+    problem = assert_problem(response, 400, "body")
+    assert reason in problem["detail"], problem
+    assert container.store.max_position() == before
+
+
+def test_a_body_without_content_type_is_held_to_strict_json_too(client: TestClient, container: Container) -> None:
+    before = container.store.max_position()
+    response = client.post("/v1/events", content=fact_text(summary='"again"').encode(), headers=WRITE)
+    assert_problem(response, 400, "body")
     assert container.store.max_position() == before
 
 

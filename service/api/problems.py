@@ -9,7 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from service.api.responses import Problem
+from service.api.responses import Problem, malformed_json
 from service.domain.errors import NotCaughtUpError, TimelineError
 from service.domain.facts import FACT_TYPES
 
@@ -42,10 +42,7 @@ def install(app: FastAPI) -> None:
     async def _invalid(_: Request, exc: RequestValidationError) -> Problem:
         errors = validation_errors(list(exc.errors()))
         if any(e["type"] == "json_invalid" for e in errors):
-            return Problem(
-                400, "Malformed JSON", "the request body is not valid JSON",
-                errors=[{"field": "body", "message": "not valid JSON", "type": "json_invalid"}],
-            )
+            return malformed_json()
         fields = ", ".join(dict.fromkeys(e["field"] for e in errors))
         return Problem(422, "Invalid input", f"invalid: {fields}", errors=errors)
 
@@ -58,10 +55,7 @@ def install(app: FastAPI) -> None:
     async def _http(_: Request, exc: StarletteHTTPException) -> Problem:
         if exc.status_code == 400 and "parsing the body" in str(exc.detail):
             # A body that is not even UTF-8: the same answer as any other malformed JSON.
-            return Problem(
-                400, "Malformed JSON", "the request body is not valid JSON",
-                errors=[{"field": "body", "message": "not valid JSON", "type": "json_invalid"}],
-            )
+            return malformed_json()
         title = {401: "Unauthorized", 403: "Forbidden", 404: "Not found", 405: "Method not allowed"}.get(
             exc.status_code, "Error"
         )

@@ -36,3 +36,11 @@ class Problem(Response):
 
     def render(self, content: Any) -> bytes:
         return orjson.dumps(content)
+
+
+def malformed_json(message: str = "not valid JSON") -> Problem:
+    """The 400 for a body that is not (strict) JSON."""
+    detail = "the request body is not valid JSON" if message == "not valid JSON" else (
+        f"the request body is not strict JSON: {message}"
+    )
+    return Problem(400, "Malformed JSON", detail, errors=[{"field": "body", "message": message, "type": "json_invalid"}])
