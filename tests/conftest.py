@@ -50,20 +50,28 @@ def settings(database_url: str) -> Settings:
     return Settings(database_url=database_url, api_tokens=TOKENS, read_wait=5.0, _env_file=None)
 
 
+def built(settings: Settings) -> Iterator[Container]:
+    container = bootstrap(settings)
+    try:
+        yield container
+    finally:
+        container.close()
+
+
+def serving_app(container: Container) -> Iterator[TestClient]:
+    with TestClient(create_app(container, run_workers=True)) as test_client:
+        yield test_client
+
+
 @pytest.fixture
 def container(settings: Settings) -> Iterator[Container]:
-    built = bootstrap(settings)
-    try:
-        yield built
-    finally:
-        built.close()
+    yield from built(settings)
 
 
 @pytest.fixture
 def client(container: Container) -> Iterator[TestClient]:
     """The HTTP API with its projection workers running in the background."""
-    with TestClient(create_app(container, run_workers=True)) as test_client:
-        yield test_client
+    yield from serving_app(container)
 
 
 @pytest.fixture
@@ -95,15 +103,10 @@ def hook_settings(settings: Settings) -> Settings:
 @pytest.fixture
 def hook_container(hook_settings: Settings, receiver: Receiver) -> Iterator[Container]:
     # Depends on the receiver so that the receiver outlives the dispatcher.
-    built = bootstrap(hook_settings)
-    try:
-        yield built
-    finally:
-        built.close()
+    yield from built(hook_settings)
 
 
 @pytest.fixture
 def hooks(hook_container: Container) -> Iterator[TestClient]:
     """The API with projections and the webhook dispatcher running, 127.0.0.1 allow-listed."""
-    with TestClient(create_app(hook_container, run_workers=True)) as test_client:
-        yield test_client
+    yield from serving_app(hook_container)

@@ -1020,17 +1020,24 @@ class FakeResolver:
                 for a in self.answers[host]]
 
 
+def subscribe_by_name(
+    hooks: TestClient, receiver: Receiver, monkeypatch: pytest.MonkeyPatch, name: str
+) -> tuple[FakeResolver, Endpoint, dict[str, Any]]:
+    """A subscription to the receiver as http://receiver.test:PORT/..., a name only the guard resolves."""
+    resolver = FakeResolver({"receiver.test": ["127.0.0.1"]})
+    monkeypatch.setattr(guard, "socket", resolver)
+    endpoint = receiver.endpoint(name)
+    created = subscribe(hooks, endpoint, url=endpoint.url.replace("127.0.0.1", "receiver.test"))
+    return resolver, endpoint, created
+
+
 def test_a_delivery_connects_to_the_address_that_was_checked(
     hooks: TestClient, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # `receiver.test` exists only in the guard's resolver: nothing else on this machine can
     # resolve it, so a delivery that arrives went to the address the guard checked, with the
     # subscription's own name in its Host header. A second lookup (DNS rebinding) has no say.
-    resolver = FakeResolver({"receiver.test": ["127.0.0.1"]})
-    monkeypatch.setattr(guard, "socket", resolver)
-    endpoint = receiver.endpoint("pinned")
-    url = endpoint.url.replace("127.0.0.1", "receiver.test")
-    subscribe(hooks, endpoint, url=url)
+    resolver, endpoint, _ = subscribe_by_name(hooks, receiver, monkeypatch, "pinned")
     record(hooks, strike())
 
     (request,) = endpoint.wait_count(1, TIMEOUT)
@@ -1042,10 +1049,7 @@ def test_a_delivery_connects_to_the_address_that_was_checked(
 def test_a_name_that_now_resolves_to_a_private_address_is_refused_at_delivery(
     hooks: TestClient, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    resolver = FakeResolver({"receiver.test": ["127.0.0.1"]})
-    monkeypatch.setattr(guard, "socket", resolver)
-    endpoint = receiver.endpoint("rebound")
-    created = subscribe(hooks, endpoint, url=endpoint.url.replace("127.0.0.1", "receiver.test"))
+    resolver, endpoint, created = subscribe_by_name(hooks, receiver, monkeypatch, "rebound")
     resolver.answers["receiver.test"] = ["10.0.0.7"]  # not on the allow-list
     record(hooks, strike())
 
