@@ -13,6 +13,10 @@ from typing import Annotated
 
 import orjson
 import typer
+from eventsourcing.persistence import OperationalError as StoreOperationalError
+from pydantic import ValidationError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DatabaseError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -24,6 +28,30 @@ from service.settings import Settings
 
 cli = typer.Typer(add_completion=False, no_args_is_help=True, help="Crisis timeline service.")
 console = Console(stderr=True)
+
+
+def _settings() -> Settings:
+    """The settings from the environment; a bad one ends the command with a message, not a traceback."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        for error in exc.errors():
+            name = "TIMELINE_" + "_".join(str(part) for part in error["loc"]).upper()
+            console.print(f"invalid setting {name}: {error['msg'].removeprefix('Value error, ')}", soft_wrap=True)
+        raise typer.Exit(2) from None
+
+
+def _bootstrap(settings: Settings, **options: bool) -> Container:
+    """The container; a database that cannot be reached ends the command with a message."""
+    try:
+        return bootstrap(settings, **options)
+    except (DatabaseError, StoreOperationalError) as exc:
+        console.print(f"cannot use the database at {_safe_url(settings)}: {str(exc).splitlines()[0]}", soft_wrap=True)
+        raise typer.Exit(1) from None
+
+
+def _safe_url(settings: Settings) -> str:
+    return make_url(settings.database_url).render_as_string(hide_password=True)
 
 
 def _logging(settings: Settings) -> None:
@@ -48,9 +76,9 @@ def serve(
     from service.api.app import create_app
     from service.demo import load_demo
 
-    settings = Settings()
+    settings = _settings()
     _logging(settings)
-    container = bootstrap(settings)
+    container = _bootstrap(settings)
     if demo:
         created = load_demo(container.store)
         token = container.add_demo_token()
@@ -111,9 +139,9 @@ def _exit_cleanly(*_: object) -> None:
 @cli.command()
 def migrate() -> None:
     """Apply pending schema migrations and exit."""
-    settings = Settings()
+    settings = _settings()
     _logging(settings)
-    container = bootstrap(settings)
+    container = _bootstrap(settings)
     container.close()
     console.print("Migrations are at head.")
 
@@ -125,9 +153,9 @@ def worker(
     ] = None,
 ) -> None:
     """Run the projection workers only (for deployments with separate API processes)."""
-    settings = Settings()
+    settings = _settings()
     _logging(settings)
-    container = bootstrap(settings, apply_migrations=False)
+    container = _bootstrap(settings, apply_migrations=False)
     if not migrations.is_current(container.engine):
         console.print("The database schema is not current: run `migrate` first.")
         raise typer.Exit(2)
@@ -161,9 +189,9 @@ def _progress() -> Progress:
 @cli.command("rebuild-projections")
 def rebuild_projections() -> None:
     """Drop every read model and rebuild it from the log."""
-    settings = Settings()
+    settings = _settings()
     _logging(settings)
-    container = bootstrap(settings)
+    container = _bootstrap(settings)
     head = container.store.max_position()
     with _progress() as progress:
         for projection in (p for p in container.projections if p.projection.rebuildable):
@@ -182,9 +210,9 @@ def import_file(
     """Record the facts in FILE; bad rows are reported and skipped."""
     from service.importer import import_rows, read_rows
 
-    settings = Settings()
+    settings = _settings()
     _logging(settings)
-    container = bootstrap(settings)
+    container = _bootstrap(settings)
     with _progress() as progress:
         task = progress.add_task(f"importing {file.name}", total=None)
         report = import_rows(

@@ -21,7 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from service.api.app import create_app
 from service.bootstrap import Container
 from tests.conftest import ADMIN, READ, WRITE
-from tests.processes import serving, wait_until
+from tests.processes import run_service, service_env, serving, wait_until
 from tests.webhook_receiver import Receiver, Reply
 
 
@@ -177,3 +177,37 @@ def test_server_logs_are_json_lines_with_request_ids_and_never_a_secret(
     assert len(requests) >= 4 and all(r["request_id"] and r["duration_ms"] >= 0 for r in requests)
     for secret in (*secret_tokens.values(), "wrong-guess-token", "url-secret-42"):
         assert secret not in output
+
+
+# --- bad settings --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "says"),
+    [
+        ("TIMELINE_LOG_FORMAT", "xml", "'json' or 'text'"),
+        ("TIMELINE_LOG_LEVEL", "loud", "'info'"),
+        ("TIMELINE_API_TOKENS", "token-without-scope", "token:scope"),
+        ("TIMELINE_DATABASE_URL", "mysql://db.example/timeline", "unsupported database 'mysql'"),
+        ("TIMELINE_WEBHOOK_TIMEOUT", "-1", "greater than 0"),
+    ],
+)
+@pytest.mark.parametrize("command", ["serve", "migrate", "worker"])
+def test_a_bad_setting_stops_a_command_with_a_message_naming_it(
+    tmp_path: Path, command: str, variable: str, value: str, says: str
+) -> None:
+    env = service_env(f"sqlite:///{tmp_path / 'timeline.sqlite3'}", **{variable: value})
+    code, output = run_service([command], env, tmp_path / f"{command}.log", timeout=30)
+    assert code == 2, output
+    assert f"invalid setting {variable}:" in output and says in output, output
+    assert "Traceback" not in output
+    assert not (tmp_path / "timeline.sqlite3").exists()  # nothing was started, nothing created
+
+
+def test_an_unreachable_database_stops_migrate_with_a_message(tmp_path: Path) -> None:
+    # Port 1 on loopback: refused at once, and the password must not be printed.
+    env = service_env("postgresql+psycopg://timeline:hunter2@127.0.0.1:1/timeline")
+    code, output = run_service(["migrate"], env, tmp_path / "migrate.log", timeout=60)
+    assert code == 1, output
+    assert "cannot use the database at postgresql+psycopg://timeline:***@127.0.0.1:1/timeline" in output
+    assert "hunter2" not in output and "Traceback" not in output
