@@ -29,6 +29,7 @@ from service.readmodels.tables import (
     projection_positions,
 )
 from tests.processes import ServiceProcess, wait_until
+from tests.reports import report
 
 TOKENS = "w:write,r:read"
 WRITE = {"Authorization": "Bearer w"}
@@ -360,6 +361,6 @@ def verify(
         "unacknowledged_but_stored": len(unacknowledged_ids & set(stored)),
         "read_model_rows": len(revisions),
     }
-    print(f"\n[{label}] {numbers}")
+    report(f"[{label}] {numbers}")
     print(f"[{label}] unanswered requests by error: {dict(tally.errors())}")
     return numbers, stored

@@ -17,6 +17,7 @@ from sqlalchemy import create_engine, text
 from service.api.app import create_app
 from service.bootstrap import Container, bootstrap
 from service.settings import Settings
+from tests import reports
 from tests.webhook_receiver import Receiver, receiving
 
 POSTGRES_URL = os.environ.get("TIMELINE_TEST_POSTGRES_URL")
@@ -110,3 +111,15 @@ def hook_container(hook_settings: Settings, receiver: Receiver) -> Iterator[Cont
 def hooks(hook_container: Container) -> Iterator[TestClient]:
     """The API with projections and the webhook dispatcher running, 127.0.0.1 allow-listed."""
     yield from serving_app(hook_container)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The figures the tests reported (tests/reports.py), before pytest's closing line."""
+    if not reports.LINES:
+        return
+    terminalreporter.section("figures")
+    for line in reports.LINES:
+        terminalreporter.write_line(line)
+    fuzz_failures = [r for r in terminalreporter.stats.get("failed", []) if "test_api_fuzz" in r.nodeid]
+    if any("fuzz" in line for line in reports.LINES):
+        terminalreporter.write_line(f"[fuzz] operations that failed a check: {len(fuzz_failures)}")

@@ -42,6 +42,7 @@ from service.bootstrap import Container  # noqa: E402
 from service.demo import demo_data  # noqa: E402
 from service.webhooks import guard  # noqa: E402
 from tests.conftest import ADMIN  # noqa: E402
+from tests.reports import report  # noqa: E402
 
 OPENAPI = Path(__file__).resolve().parents[1] / "openapi" / "openapi.json"
 EXAMPLES = int(os.environ.get("TIMELINE_FUZZ_EXAMPLES", "150"))
@@ -190,7 +191,9 @@ def cases_sent() -> Iterator[None]:
     yield
     for backend, sent in SENT.items():
         lines = [f"  {count:5d}  {label}" for label, count in sorted(sent.items())]
-        print(f"\n[{backend}] {sum(sent.values())} cases over {len(sent)} operations\n" + "\n".join(lines))
+        print("\n".join(lines))
+        report(f"[fuzz {backend}] {sum(sent.values())} cases over {len(sent)} operation runs "
+               f"(the fewest: {min(sent.values())}, {min(sent, key=sent.__getitem__)})")
 
 
 @pytest.fixture

@@ -46,6 +46,7 @@ from tests.processes import (
     wait_healthy,
     wait_until,
 )
+from tests.reports import report
 from tests.webhook_receiver import receiving
 
 pytestmark = pytest.mark.e2e
@@ -231,7 +232,7 @@ def test_api_processes_and_workers_under_concurrent_writers_skip_nothing_and_rec
         assert lost > 0, "the workers never noticed losing their connections"
         cut = (f", {cutter.terminated} worker connections terminated in {cutter.rounds} rounds, "
                f"caught up {recovered_in:.1f}s after the last")
-    print(f"[{label}] {writers.clients} writers, {numbers['stored_facts']} facts acknowledged and stored, "
+    report(f"[{label}] {writers.clients} writers, {numbers['stored_facts']} facts acknowledged and stored, "
           f"skipped by the read models 0, by the outbox {len(skipped_by_outbox)}{cut}; "
           f"{delivered:.0f} deliveries counted by the workers' /metrics so far")
 
