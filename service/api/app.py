@@ -18,6 +18,7 @@ from service.api.routes import actors, changes, events, health, state, stream, s
 from service.bootstrap import Container, bootstrap
 from service.observability import logs
 from service.settings import Settings
+from service.store.group_commit import GroupCommitter
 
 DESCRIPTION = (
     "Crisis facts as an event-sourced record: per-actor timelines, the situation at any date "
@@ -46,6 +47,8 @@ def create_app(container: Container | None, *, run_workers: bool = False, owns_c
 
     app = FastAPI(title="Crisis timeline", version="1.0.0", description=DESCRIPTION, lifespan=lifespan)
     app.state.container = container
+    if container is not None:
+        app.state.appends = GroupCommitter(container.store.record_facts)
     problems.install(app)
     for module in (events, actors, state, changes, stream, subscriptions, health):
         app.include_router(module.router)

@@ -20,15 +20,25 @@ from service.domain.instants import (
     to_micros,
 )
 from service.readmodels.queries import Axes
+from service.store.group_commit import GroupCommitter
 
 SCOPE_RANK = {"read": 0, "write": 1, "admin": 2}
 
 
-def get_container(request: Request) -> Container:
+# Dependencies that never block are coroutines: a plain function would cost every request
+# a hop to the thread pool and back.
+async def get_container(request: Request) -> Container:
     return request.app.state.container
 
 
 ContainerDep = Annotated[Container, Depends(get_container)]
+
+
+async def get_appends(request: Request) -> GroupCommitter:
+    return request.app.state.appends
+
+
+AppendsDep = Annotated[GroupCommitter, Depends(get_appends)]
 
 
 # --- auth ------------------------------------------------------------------------------
@@ -50,7 +60,7 @@ def _scope_of(container: Container, token: str) -> str | None:
 
 
 def require(scope: str):  # type: ignore[no-untyped-def]
-    def check(request: Request, container: ContainerDep) -> None:
+    async def check(request: Request, container: ContainerDep) -> None:
         tokens = container.token_scopes
         if scope == "read" and (not tokens or container.settings.public_reads):
             return

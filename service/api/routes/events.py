@@ -9,6 +9,7 @@ from fastapi import APIRouter, Body, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from service.api.deps import (
+    AppendsDep,
     AxesDep,
     CanRead,
     CanWrite,
@@ -63,11 +64,11 @@ class Batch(BaseModel):
         409: PROBLEM, 413: PROBLEM, 422: PROBLEM,
     },
 )
-def record_event(
+async def record_event(
     fact: Annotated[FactIn, Body(openapi_examples={"repositioning": {"value": EXAMPLE}})],
-    container: ContainerDep,
+    appends: AppendsDep,
 ) -> JSON:
-    (outcome,) = container.store.record_facts([fact])
+    outcome = await appends.record(fact)
     return JSON(
         outcome.fact,
         status_code=201 if outcome.created else 200,
