@@ -320,6 +320,15 @@ def test_a_body_without_content_type_is_held_to_strict_json_too(client: TestClie
     assert container.store.max_position() == before
 
 
+@pytest.mark.parametrize("depth", [1_000, 100_000])
+def test_deeply_nested_json_is_400_not_500(client: TestClient, container: Container, depth: int) -> None:
+    before = container.store.max_position()
+    body = '{"events": ' + "[" * depth + "]" * depth + "}"
+    response = client.post("/v1/events/batch", content=body.encode(), headers={**WRITE, "content-type": "application/json"})
+    assert_problem(response, 400, "body")
+    assert container.store.max_position() == before
+
+
 def test_body_over_64_kib_is_413_problem(client: TestClient, container: Container) -> None:
     quote = "q" * 20_000
     body = valid_fact(sources=[{"url": f"https://example.org/{i}", "quote": quote} for i in range(4)])
