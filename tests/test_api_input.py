@@ -324,7 +324,8 @@ def test_a_body_without_content_type_is_held_to_strict_json_too(client: TestClie
 def test_deeply_nested_json_is_400_not_500(client: TestClient, container: Container, depth: int) -> None:
     before = container.store.max_position()
     body = '{"events": ' + "[" * depth + "]" * depth + "}"
-    response = client.post("/v1/events/batch", content=body.encode(), headers={**WRITE, "content-type": "application/json"})
+    headers = {**WRITE, "content-type": "application/json"}
+    response = client.post("/v1/events/batch", content=body.encode(), headers=headers)
     assert_problem(response, 400, "body")
     assert container.store.max_position() == before
 
