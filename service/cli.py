@@ -116,7 +116,9 @@ def _serve_processes(
     if demo_token is not None:
         os.environ["TIMELINE_API_TOKENS"] = ",".join(filter(None, [settings.api_tokens, f"{demo_token}:admin"]))
     own_metrics_dir = not os.environ.get(MULTIPROCESS_ENV)
-    metrics_dir = os.environ.setdefault(MULTIPROCESS_ENV, tempfile.mkdtemp(prefix="timeline-metrics-"))
+    if own_metrics_dir:
+        os.environ[MULTIPROCESS_ENV] = tempfile.mkdtemp(prefix="timeline-metrics-")
+    metrics_dir = os.environ[MULTIPROCESS_ENV]
     worker_child = Supervised([sys.executable, "-m", "service", "worker"]) if workers else None
     try:
         if worker_child is not None:

@@ -155,6 +155,7 @@ def deployment(database_url: str, tmp_path: Path) -> Iterator[tuple[ServiceProce
         yield api, workers
     finally:
         for child in (api, *workers):
+            child.stop()  # SIGTERM first: serve removes its metrics directory on the way out
             child.kill()
 
 
