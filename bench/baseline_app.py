@@ -1,10 +1,14 @@
-"""B1: the HTTP ceiling — a minimal FastAPI app on uvicorn, one worker.
+"""B1 and B3: the HTTP ceilings — a minimal FastAPI app on uvicorn, one worker.
 
 ``POST /v1/events`` validates a pydantic body of the same shape as a fact
 (the envelope plus the type-specific fields, see /work/shared/API.md "Facts")
 and returns it with 201. No store, no I/O: whatever the service does beyond
 this (normalisation, the event store commit, projections) is the difference
 the benchmark measures.
+
+B3, the read ceiling: ``GET /v1/ping`` returns a small JSON object (about the
+size of a short actor state's envelope) with 200 — what a GET costs on this
+stack when the handler reads nothing.
 
 Run: ``python -m bench.baseline_app --host 127.0.0.1 --port 8001``.
 It runs uvicorn the way ``python -m service serve`` does (default loop and
@@ -86,6 +90,11 @@ app = FastAPI(title="bench baseline (B1)", docs_url=None, redoc_url=None)
 @app.get("/healthz")
 async def healthz() -> dict[str, str]:
     return {"status": "ok"}
+
+
+@app.get("/v1/ping")
+async def ping() -> dict[str, object]:
+    return {"actor": "ping", "at": "2020-01-05T23:59:59.999999Z", "event_count": 0, "statements": 0}
 
 
 @app.post("/v1/events", status_code=201)
