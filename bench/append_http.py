@@ -239,7 +239,12 @@ def log_problems(child: Child) -> dict[str, int]:
 # --- load -----------------------------------------------------------------------------------
 
 
-def run_load(child: Child, base: str, args: argparse.Namespace, workdir: Path, token: str) -> dict[str, Any]:
+def run_load(
+    child: Child, base: str, args: argparse.Namespace, workdir: Path, token: str, path: str = "/v1/events",
+    get: bool = False,
+) -> dict[str, Any]:
+    """Drive ``child`` with bench/loadgen.py in its own process: POSTs of unique facts to ``path``
+    (or GETs of ``path`` with ``get``); the load generator's JSON result."""
     quiet_before: float | None = None
     was_quiet = True
     if args.wait_idle > 0:
@@ -247,7 +252,7 @@ def run_load(child: Child, base: str, args: argparse.Namespace, workdir: Path, t
     out = workdir / f"load-{child.name.split()[0]}.json"
     argv = [
         sys.executable, "-m", "bench.loadgen",
-        "--url", f"{base}/v1/events",
+        "--url", f"{base}{path}",
         "--connections", str(args.connections),
         "--warmup", str(args.warmup),
         "--seconds", str(args.seconds),
@@ -260,6 +265,8 @@ def run_load(child: Child, base: str, args: argparse.Namespace, workdir: Path, t
         argv += ["--token", token]
     if args.shared_pool:
         argv.append("--shared-pool")
+    if get:
+        argv.append("--get")
     limit = args.warmup + args.seconds + args.request_timeout + 60
     env = {k: v for k, v in os.environ.items() if not k.startswith("TIMELINE_")}
     loadgen = start_child("loadgen", argv, env, workdir / f"loadgen-{child.name.split()[0]}.log")

@@ -1,5 +1,7 @@
 """Closed-loop HTTP load generator: asyncio + httpx.AsyncClient, N keep-alive connections.
 
+(``--get`` sends GET requests to the URL instead, for read targets.)
+
 Run as its own process (``python -m bench.loadgen ...``) so that it does not
 share an interpreter (and a GIL) with the server it measures. Each of the N
 workers sends one ``POST`` at a time, with a unique fact body every time, over
@@ -89,17 +91,22 @@ def make_body(run_id: str, worker: int, seq: int) -> tuple[str, bytes]:
     return event_id, orjson.dumps(body)
 
 
-async def worker(client: httpx.AsyncClient, path: str, headers: dict[str, str], state: State, wid: int) -> None:
+async def worker(
+    client: httpx.AsyncClient, path: str, headers: dict[str, str], state: State, wid: int, get: bool = False
+) -> None:
     seq = 0
     while True:
         start = time.perf_counter()
         if start >= state.t_end:
             return
-        event_id, body = make_body(state.run_id, wid, seq)
+        event_id, body = ("", b"") if get else make_body(state.run_id, wid, seq)
         seq += 1
         state.sent_total += 1
         try:
-            response = await client.post(path, content=body, headers=headers)
+            if get:
+                response = await client.get(path, headers=headers)
+            else:
+                response = await client.post(path, content=body, headers=headers)
         except httpx.HTTPError as exc:  # timeouts, refused or reset connections
             done = time.perf_counter()
             state.exceptions_total[type(exc).__name__] += 1
@@ -110,7 +117,7 @@ async def worker(client: httpx.AsyncClient, path: str, headers: dict[str, str], 
         done = time.perf_counter()
         status = response.status_code
         state.status_total[status] += 1
-        if status == 201:
+        if status == 201 and not get:
             state.created_ids.append(event_id)
             try:
                 position = orjson.loads(response.content).get("position")
@@ -171,8 +178,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     if parts.hostname not in LOOPBACK_HOSTS:
         raise SystemExit(f"refusing non-loopback target {args.url!r}")
     base = f"{parts.scheme}://{parts.netloc}"
-    path = parts.path or "/"
-    headers = {"content-type": "application/json"}
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    headers = {} if args.get else {"content-type": "application/json"}
     if args.token:
         headers["authorization"] = f"Bearer {args.token}"
     state = State(run_id=args.run_id or uuid.uuid4().hex[:8])
@@ -204,7 +211,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         state.t_measure = now + args.warmup
         state.t_end = state.t_measure + args.seconds
         tasks = [
-            asyncio.create_task(worker(clients[w], path, headers, state, w)) for w in range(args.connections)
+            asyncio.create_task(worker(clients[w], path, headers, state, w, args.get))
+            for w in range(args.connections)
         ]
 
         # Sample CPU counters at the window's edges.
@@ -271,6 +279,7 @@ def main(argv: list[str] | None = None) -> None:
         "--shared-pool", action="store_true",
         help="one AsyncClient with a pool of N connections instead of N clients of one connection each",
     )
+    parser.add_argument("--get", action="store_true", help="send GET requests to --url instead of POSTing facts")
     parser.add_argument("--run-id", default="")
     parser.add_argument("--out", default="-", help="result JSON file; - for standard output")
     args = parser.parse_args(argv)
