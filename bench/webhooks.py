@@ -598,7 +598,9 @@ def quiet(args: argparse.Namespace, what: str, notes: list[str]) -> None:
                      f"{args.wait_idle:g} s; its figures are disturbed")
 
 
-def run(args: argparse.Namespace, pg_url: str, workdir: Path, info: dict[str, str], notes: list[str]) -> int:
+def run(args: argparse.Namespace, pg_url: str, workdir: Path, info: dict[str, str], notes: list[str],
+        figures: dict[str, Any] | None = None) -> int:
+    """The three phases and the report; ``figures``, when given, receives the headline figures."""
     run_id = uuid.uuid4().hex[:8]
 
     # ---- the receiver ----
@@ -838,6 +840,16 @@ def run(args: argparse.Namespace, pg_url: str, workdir: Path, info: dict[str, st
         notes.append(f"the receiver saw {counts['bad']} malformed requests or bodies")
     ok = distinct_wids == n_posted and not dup and not missing and not unexpected and not multi_wid \
         and not pos_mismatch and tp_complete and not lat_missing
+    if figures is not None:
+        figures.update({
+            "latency_p50_ms": percentile(lat, 50) / 1e6 if lat else None,
+            "latency_p99_ms": percentile(lat, 99) / 1e6 if lat else None,
+            "latency_facts": len(lat), "rate": achieved_rate,
+            "deliveries_per_s": tp_rate, "deliveries": len(tp_arrivals), "span_rate": tp_span_rate,
+            "raw_capacity": cap, "client_shape": raw["threads"]["requests_per_s"],
+            "exactly_once": ok, "facts_posted": n_posted, "duplicates": sum(c - 1 for c in dup.values()),
+            "missing": len(missing), "service_cpu_pct": cpu_tp.result.get("service"),
+        })
     print(f"  result:                        {'OK — every fact delivered exactly once' if ok else 'MISMATCH'}")
 
     if late_sends:
