@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from functools import cache
 from typing import Annotated, Any, Literal, Union
 from urllib.parse import urlsplit
 from uuid import UUID
@@ -30,7 +31,12 @@ from pydantic import (
 )
 
 from service.domain.countries import COUNTRY_CODES
-from service.domain.instants import InstantError, format_instant, is_date_only, parse_instant
+from service.domain.instants import (
+    InstantError,
+    format_instant,
+    is_date_only,
+    parse_instant,
+)
 
 MAX_FACT_BYTES = 64 * 1024
 MAX_POSITION = 2**63 - 1  # positions are signed 64-bit integers in both stores
@@ -238,6 +244,7 @@ class _Fact(_Strict):
         return record
 
     @classmethod
+    @cache
     def type_fields(cls) -> list[tuple[str, str]]:
         """(attribute, JSON name) of the fields this type adds to the envelope."""
         own = cls.model_fields.keys() - _Fact.model_fields.keys() - {"type"}
