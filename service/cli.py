@@ -15,15 +15,22 @@ import orjson
 import typer
 from eventsourcing.persistence import OperationalError as StoreOperationalError
 from pydantic import ValidationError
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+)
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DatabaseError
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from service import migrate as migrations
 from service.bootstrap import Container, bootstrap
 from service.observability import logs
 from service.observability.metrics import MULTIPROCESS_ENV
+from service.runtime import tune_garbage_collector
 from service.settings import Settings
 
 cli = typer.Typer(add_completion=False, no_args_is_help=True, help="Crisis timeline service.")
@@ -44,10 +51,12 @@ def _settings() -> Settings:
 def _bootstrap(settings: Settings, **options: bool) -> Container:
     """The container; a database that cannot be reached ends the command with a message."""
     try:
-        return bootstrap(settings, **options)
+        container = bootstrap(settings, **options)
     except (DatabaseError, StoreOperationalError) as exc:
         console.print(f"cannot use the database at {_safe_url(settings)}: {str(exc).splitlines()[0]}", soft_wrap=True)
         raise typer.Exit(1) from None
+    tune_garbage_collector()
+    return container
 
 
 def _safe_url(settings: Settings) -> str:

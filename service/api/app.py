@@ -13,10 +13,19 @@ from fastapi.openapi.utils import get_openapi
 from service.api import problems
 from service.api.limits import BodyLimit
 from service.api.observe import ObserveRequests
+from service.api.routes import (
+    actors,
+    changes,
+    events,
+    health,
+    state,
+    stream,
+    subscriptions,
+)
 from service.api.schemas import ProblemDoc
-from service.api.routes import actors, changes, events, health, state, stream, subscriptions
 from service.bootstrap import Container, bootstrap
 from service.observability import logs
+from service.runtime import tune_garbage_collector
 from service.settings import Settings
 from service.store.group_commit import GroupCommitter
 
@@ -106,7 +115,9 @@ def app_from_environment() -> FastAPI:
     """One API process of ``serve --processes N``: settings from the environment, schema already migrated."""
     settings = Settings()
     logs.configure(settings.log_level, settings.log_format)
-    return create_app(bootstrap(settings, apply_migrations=False), owns_container=True)
+    app = create_app(bootstrap(settings, apply_migrations=False), owns_container=True)
+    tune_garbage_collector()
+    return app
 
 
 def openapi_document() -> dict[str, Any]:
