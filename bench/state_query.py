@@ -54,7 +54,7 @@ from bench.append_http import bench_postgres_url
 from service.bootstrap import Container, bootstrap
 from service.domain.corrections import CorrectionIn, RetractionIn
 from service.domain.facts import validate_fact
-from service.domain.replay import fold_state
+from service.domain.replay import fold_inputs
 from service.readmodels import queries
 from service.readmodels.queries import Axes, FactFilter
 from service.readmodels.tables import fact_actors, fact_revisions, fact_versions
@@ -660,9 +660,10 @@ def breakdown(engine: Engine, name: str, actor: str, params: list[Params], max_s
         t0 = time.perf_counter()
         rows = raw_rows(engine, statement, parameters)
         t1 = time.perf_counter()
-        bodies = [loads(r[0]) if isinstance(r[0], (str, bytes)) else r[0] for r in rows]
+        inputs = [(frozenset(r[0][1:-1].split(",")), loads(r[1]) if isinstance(r[1], (str, bytes)) else r[1])
+                  for r in rows]
         t2 = time.perf_counter()
-        folded = fold_state(bodies, actor)
+        folded = fold_inputs(inputs)
         t3 = time.perf_counter()
         if folded != state:
             out.mismatches += 1

@@ -19,7 +19,7 @@ from sqlalchemy import Connection, and_, exists, func, or_, select, tuple_
 from service.domain.errors import InvalidInputError
 from service.domain.facts import stored_view
 from service.domain.instants import micros_to_text
-from service.domain.replay import fold_state, fold_states
+from service.domain.replay import fold_inputs, fold_states
 from service.domain.revisions import known_at
 from service.readmodels.projection import change_from_row
 from service.readmodels.tables import actors, fact_actors, fact_revisions, fact_versions
@@ -217,31 +217,31 @@ def list_actors(conn: Connection, cursor: str | None, limit: int) -> Page:
     return Page(items, encode_cursor([rows[-1].id]) if more else None)
 
 
-def _state_bodies(conn: Connection, axes: Axes, at_us: int, actor_id: str | None) -> list[dict[str, Any]]:
+def _state_bodies(conn: Connection, axes: Axes, at_us: int) -> list[dict[str, Any]]:
     fr = fact_versions
-    if actor_id is None:
-        query = select(fr.c.body).where(
-            *_visible(fr, axes), fr.c.status == "active", fr.c.occurred_us <= at_us
-        ).order_by(fr.c.occurred_us, fr.c.first_position)
-    else:
-        fa = fact_actors
-        query = (
-            select(fr.c.body)
-            .join(fa, and_(fa.c.event_id == fr.c.event_id, fa.c.version == fr.c.version))
-            .where(fa.c.actor_id == actor_id, *_visible(fa, axes), fa.c.status == "active", fa.c.occurred_us <= at_us)
-            .order_by(fa.c.occurred_us, fa.c.first_position)
-        )
+    query = (
+        select(fr.c.body)
+        .where(*_visible(fr, axes), fr.c.status == "active", fr.c.occurred_us <= at_us)
+        .order_by(fr.c.occurred_us, fr.c.first_position)
+    )
     return [row.body for row in conn.execute(query)]
 
 
 def actor_state(conn: Connection, actor_id: str, axes: Axes, at_us: int) -> dict[str, Any]:
-    return fold_state(_state_bodies(conn, axes, at_us, actor_id), actor_id)
+    """Folded from the actor's own rows and the few fields they keep for it, not from whole facts."""
+    fa = fact_actors
+    rows = conn.execute(
+        select(fa.c.roles, fa.c.fold)
+        .where(fa.c.actor_id == actor_id, *_visible(fa, axes), fa.c.status == "active", fa.c.occurred_us <= at_us)
+        .order_by(fa.c.occurred_us, fa.c.first_position)
+    )
+    return fold_inputs((frozenset(roles[1:-1].split(",")), slim) for roles, slim in rows)
 
 
 def world_state(
     conn: Connection, axes: Axes, at_us: int, only: Sequence[str] = ()
 ) -> dict[str, dict[str, Any]]:
-    states = fold_states(_state_bodies(conn, axes, at_us, None))
+    states = fold_states(_state_bodies(conn, axes, at_us))
     if only:
         states = {a: s for a, s in states.items() if a in set(only)}
     return dict(sorted(states.items()))

@@ -85,6 +85,8 @@ fact_actors = Table(
     Column("superseded_us", BigInteger, nullable=True),
     Column("reported_from_us", BigInteger, nullable=False),
     Column("reported_until_us", BigInteger, nullable=True),
+    # What the state fold reads of this version for this actor (replay.fold_input).
+    Column("fold", JSON, nullable=True),
     Index("ix_fact_actors_timeline", "actor_id", "occurred_us", "first_position"),
     # A change closes the fact's open rows: found by fact, not by actor.
     Index("ix_fact_actors_event", "event_id", "version"),
