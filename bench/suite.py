@@ -196,6 +196,14 @@ class Report:
 
     # -- rendering --
 
+    def sorted_details(self) -> list[tuple[str, str, str]]:
+        """By backend, then in the table's order (a detail keyed "4" goes before the rows 4a...)."""
+        def order(item: tuple[str, str, str]) -> tuple[int, int]:
+            key, backend, _ = item
+            index = next((i for i, spec in enumerate(SPECS) if spec.key.startswith(key)), len(SPECS))
+            return (self.backends.index(backend) if backend in self.backends else -1, index)
+        return sorted(self.details, key=order)
+
     def rows(self) -> tuple[tuple[str, ...], list[tuple[str, ...]]]:
         header: tuple[str, ...] = ("target", "goal")
         for backend in self.backends:
@@ -1197,7 +1205,7 @@ def print_report(report: Report, args: argparse.Namespace) -> None:
         print()
         print(f"5 cost growth ({BACKEND_NAMES[backend]}): the same store, growing; in-process, ms")
         table(CURVE_HEADER, curve, left=0)
-    for title, items in (("Baselines", report.baselines), ("Details", report.details)):
+    for title, items in (("Baselines", report.baselines), ("Details", report.sorted_details())):
         if items:
             print()
             print(f"{title}:")
@@ -1231,7 +1239,7 @@ def markdown(report: Report, args: argparse.Namespace) -> str:
         out += ["", f"## 5 cost growth ({BACKEND_NAMES[backend]})", "",
                 ("The same store, growing; in-process: `record_facts([one])` and the median actor's "
                  "`actor_state` (current), ms."), "", *md_table(CURVE_HEADER, curve)]
-    for title, items in (("Baselines", report.baselines), ("Details", report.details)):
+    for title, items in (("Baselines", report.baselines), ("Details", report.sorted_details())):
         if items:
             out += ["", f"## {title}", ""]
             out += [f"- **{key}** ({BACKEND_NAMES.get(backend, 'any backend')}): {text}" for key, backend, text in items]
