@@ -7,7 +7,7 @@ against the fact as it stands after the change being delivered.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import Connection, select
@@ -46,8 +46,10 @@ class WebhookOutbox:
 
     def __init__(self, store: TimelineApplication):
         self.store = store
+        self.wrote_messages = False  # by the last apply: whether a dispatcher has anything new
 
-    def apply(self, conn: Connection, events: Sequence[tuple[int, Any]]) -> None:
+    def apply(self, conn: Connection, events: Iterable[tuple[int, Any]]) -> None:
+        self.wrote_messages = False
         subs = conn.execute(
             select(subscriptions).where(subscriptions.c.status.in_(("active", "paused")))
         ).all()
@@ -68,6 +70,7 @@ class WebhookOutbox:
                 ),
                 rows,
             )
+            self.wrote_messages = True
 
     def reset(self, conn: Connection) -> None:
         raise NotImplementedError("the webhook outbox is not rebuilt; replay a subscription instead")
