@@ -58,6 +58,7 @@ from service.domain.replay import fold_inputs
 from service.readmodels import queries
 from service.readmodels.queries import Axes, FactFilter
 from service.readmodels.tables import fact_actors, fact_revisions, fact_versions
+from service.runtime import tune_garbage_collector
 from service.settings import Settings
 
 REPO = Path(__file__).resolve().parent.parent
@@ -947,6 +948,7 @@ def main(argv: list[str] | None = None) -> int:
                 info["backend"] = (f"PostgreSQL {version} at {libpq_url(pg_url).split('@')[-1]} "
                                    "(public schema dropped and recreated)")
             container = bootstrap(Settings(database_url=db_url, api_tokens=""))
+            tune_garbage_collector()  # as the service's commands do
             try:
                 run_benchmark(container, args, info, db_path, run_started)
             finally:

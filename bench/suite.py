@@ -82,6 +82,7 @@ from bench.state_query import (
 )
 from service.bootstrap import Container, bootstrap
 from service.domain.facts import validate_fact
+from service.runtime import tune_garbage_collector
 from service.settings import Settings
 
 ACTORS = 1000
@@ -1056,6 +1057,7 @@ def target_state(ctx: Ctx, backend: str) -> None:
     db_url, db_path = fresh_db(ctx, backend, "state")
     try:
         container = bootstrap(Settings(database_url=db_url, api_tokens=""))
+        tune_garbage_collector()  # as the service's commands do
         try:
             sf: StoreFacts | None = None
             loaded = 0
