@@ -111,3 +111,24 @@ def test_location_key_prefers_id_then_country_then_slugged_name() -> None:
     assert location_key({"id": "erbil", "name": "Erbil", "country": "IQ"}) == "erbil"
     assert location_key({"name": "Iraq", "country": "IQ"}) == "IQ"
     assert location_key({"name": "Another Coalition Base"}) == "another-coalition-base"
+
+
+def test_folding_the_stored_inputs_gives_the_state_of_folding_whole_facts() -> None:
+    """What fact_actors keeps per actor (fold_input) is all the fold needs: the demo data, every actor."""
+    from service.demo import demo_data
+    from service.domain.facts import validate_fact
+    from service.domain.replay import fold_input, fold_inputs, roles_by_actor
+
+    facts = [validate_fact(raw).to_record() for raw in demo_data()["events"]]
+    facts.sort(key=lambda f: f["occurred_at"])
+    actors = sorted({ref["id"] for f in facts for ref in f["actors"]})
+    assert len(actors) > 5
+    for actor in actors:
+        inputs = []
+        for f in facts:
+            roles = roles_by_actor(f).get(actor)
+            if roles:
+                slim = fold_input(f, frozenset(roles))
+                assert len(slim) < len(f)
+                inputs.append((roles, slim))
+        assert fold_inputs(inputs) == fold_state(facts, actor), actor

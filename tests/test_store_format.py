@@ -33,3 +33,30 @@ def test_appending_never_reads_history(container: Container) -> None:
     finally:
         recorder.select_events = original  # type: ignore[method-assign]
     assert calls == []
+
+
+def test_the_log_stays_readable_by_the_librarys_own_json_transcoder(container: Container) -> None:
+    """Events are written with orjson, in the library's format: either transcoder reads the other's."""
+    from eventsourcing.persistence import DatetimeAsISO, DecimalAsStr, JSONTranscoder, UUIDAsHex
+
+    from service.domain.corrections import CorrectionIn
+
+    (fact,) = container.store.record_facts([validate_fact({
+        "type": "PersonnelDeployed", "occurred_at": "2020-01-02", "summary": "Österreich sends staff",
+        "actors": [{"id": "austria", "role": "actor"}], "personnel": 12,
+        "location": {"name": "Erbil", "country": "IQ", "lat": 36.19, "lon": 44.01},
+    })])
+    container.store.correct_fact(fact.fact["event_id"], CorrectionIn(changes={"personnel": 14}, reason="revised"))
+    container.store.register_actor({"id": "austria", "name": "Austria", "kind": "state", "parent": None, "aliases": []})
+    stock = JSONTranscoder()
+    for transcoding in (UUIDAsHex(), DecimalAsStr(), DatetimeAsISO()):
+        stock.register(transcoding)
+    ours = container.store.mapper.transcoder
+    with container.engine.connect() as conn:
+        states = [bytes(row[0]) for row in conn.execute(text("SELECT state FROM stored_events"))]
+    assert len(states) == 3
+    for state in states:
+        decoded = stock.decode(state)
+        assert ours.decode(state) == decoded
+        assert ours.decode(stock.encode(decoded)) == decoded
+        assert stock.decode(ours.encode(decoded)) == decoded
