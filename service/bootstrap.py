@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,6 +37,8 @@ class Container:
     dispatcher: Dispatcher
     subscriptions: Subscriptions
     metrics: Metrics
+    # Queries run at once by API requests in this process (see Settings.read_concurrency).
+    read_slots: threading.BoundedSemaphore
     listeners: list[Any] = field(default_factory=list)
     token_scopes: dict[str, str] = field(default_factory=dict)
     running: bool = False
@@ -153,6 +156,7 @@ def bootstrap(settings: Settings, *, apply_migrations: bool = True) -> Container
         dispatcher=dispatcher,
         subscriptions=Subscriptions(engine, settings.webhook_allow_hosts, store.max_position),
         metrics=metrics,
+        read_slots=threading.BoundedSemaphore(settings.read_concurrency or (2 if is_sqlite(url) else 4)),
         token_scopes=settings.token_scopes(),
     )
     metrics.read_store_with(container.store_reading)
