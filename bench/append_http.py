@@ -31,7 +31,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -424,13 +424,14 @@ def print_table(rows: list[tuple[str, dict[str, Any]]]) -> None:
 
 
 @contextlib.contextmanager
-def workspace(keep: bool) -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix="bench-append-http-"))
+def workspace(keep: bool, prefix: str = "bench-append-http-", say: Callable[[str], None] = print) -> Iterator[Path]:
+    """A temporary folder for a run's files, removed afterwards unless ``keep``."""
+    path = Path(tempfile.mkdtemp(prefix=prefix))
     try:
         yield path
     finally:
         if keep:
-            print(f"\n(kept the work folder {path})")
+            say(f"\n(kept the work folder {path})")
         else:
             shutil.rmtree(path, ignore_errors=True)
 

@@ -35,14 +35,12 @@ import math
 import os
 import platform
 import random
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,6 +49,7 @@ from urllib.parse import urlsplit, urlunsplit
 from sqlalchemy import Engine, event, func, select, text
 
 from bench.append_http import bench_postgres_url
+from bench.append_http import workspace as shared_workspace
 from service.bootstrap import Container, bootstrap
 from service.domain.corrections import CorrectionIn, RetractionIn
 from service.domain.facts import validate_fact
@@ -734,16 +733,8 @@ def reset_postgres(url: str) -> str:
     return str(version[0]) if version else "unknown"
 
 
-@contextlib.contextmanager
-def workspace(keep: bool) -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix="bench-state-query-"))
-    try:
-        yield path
-    finally:
-        if keep:
-            print(f"\n(kept the work folder {path})")
-        else:
-            shutil.rmtree(path, ignore_errors=True)
+def workspace(keep: bool) -> contextlib.AbstractContextManager[Path]:
+    return shared_workspace(keep, "bench-state-query-")
 
 
 

@@ -24,11 +24,10 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Self
@@ -62,6 +61,7 @@ from bench.append_http import (
     wait_for_quiet,
     wait_healthy,
 )
+from bench.append_http import workspace as shared_workspace
 from bench.loadgen import cpu_seconds_of, machine_busy_ticks, make_body
 from bench.state_query import (
     Generator,
@@ -1316,16 +1316,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return args
 
 
-@contextlib.contextmanager
-def work_folder(keep: bool) -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix="bench-suite-"))
-    try:
-        yield path
-    finally:
-        if keep:
-            progress(f"kept the work folder {path}")
-        else:
-            shutil.rmtree(path, ignore_errors=True)
+def work_folder(keep: bool) -> contextlib.AbstractContextManager[Path]:
+    return shared_workspace(keep, "bench-suite-", progress)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -35,16 +35,13 @@ import base64
 import contextlib
 import datetime as dt
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -70,7 +67,14 @@ from bench.append_http import (
     wait_for_quiet,
     wait_healthy,
 )
-from bench.loadgen import LOOPBACK_HOSTS, cpu_seconds_of, machine_busy_ticks, make_body, percentile
+from bench.append_http import workspace as shared_workspace
+from bench.loadgen import (
+    LOOPBACK_HOSTS,
+    cpu_seconds_of,
+    machine_busy_ticks,
+    make_body,
+    percentile,
+)
 
 TOKEN = "bench"
 BATCH = 1000
@@ -508,16 +512,8 @@ def run_raw(receiver: Receiver, mode: str, body_file: Path, args: argparse.Names
     return orjson.loads(out.read_bytes())
 
 
-@contextlib.contextmanager
-def workspace(keep: bool) -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix="bench-webhooks-"))
-    try:
-        yield path
-    finally:
-        if keep:
-            print(f"\n(kept the work folder {path})")
-        else:
-            shutil.rmtree(path, ignore_errors=True)
+def workspace(keep: bool) -> contextlib.AbstractContextManager[Path]:
+    return shared_workspace(keep, "bench-webhooks-")
 
 
 def ms(ns: float | None) -> str:
