@@ -17,8 +17,10 @@ from service.api.routes import (
     actors,
     changes,
     events,
+    exports,
     health,
     state,
+    stats,
     stream,
     subscriptions,
 )
@@ -59,7 +61,7 @@ def create_app(container: Container | None, *, run_workers: bool = False, owns_c
     if container is not None:
         app.state.appends = GroupCommitter(container.store.record_facts)
     problems.install(app)
-    for module in (events, actors, state, changes, stream, subscriptions, health):
+    for module in (events, actors, state, stats, exports, changes, stream, subscriptions, health):
         app.include_router(module.router)
     # Outermost last: the request id is set before anything is logged or measured.
     app.add_middleware(BodyLimit)

@@ -86,21 +86,24 @@ CanWrite = require("write")
 # --- reading ---------------------------------------------------------------------------
 
 
-def read_connection(
+def wait_for_min_position(
     container: ContainerDep,
     min_position: Annotated[
         int | None,
         Query(ge=0, le=2**63 - 1, description="wait (bounded) until the read models include this position"),
     ] = None,
-) -> Iterator[Connection]:
+) -> None:
     if min_position is not None and not container.wait_for_position(
         min_position, container.settings.read_wait
     ):
         raise NotCaughtUpError(f"the read models have not reached position {min_position} yet; retry")
-    # A query folds rows in Python, and the SQLite driver gives up the GIL for every row:
-    # sixteen such threads at once ran at a third of the speed of one (a convoy on the GIL),
-    # so queries take turns; requests past the limit wait here, in the thread pool.
-    with container.read_slots, container.engine.connect() as conn:
+
+
+CaughtUp = Depends(wait_for_min_position)
+
+
+def read_connection(container: ContainerDep, _: Annotated[None, CaughtUp]) -> Iterator[Connection]:
+    with container.reading() as conn:
         yield conn
 
 

@@ -131,6 +131,30 @@ class ChangePage(_Doc):
     next_after: int
 
 
+class Bucket(_Doc):
+    start: str
+    end: str | None = Field(description="exclusive; null only for the bucket that holds 9999-12-31")
+    count: int
+    fatalities: int
+    types: dict[str, int]
+
+
+class Tally(_Doc):
+    count: int
+    fatalities: int
+    types: dict[str, int]
+
+
+class Stats(_Doc):
+    by: Literal["day", "week", "month"]
+    from_: str | None = Field(alias="from")
+    to: str | None
+    as_of: str
+    reported_by: str | None
+    buckets: list[Bucket]
+    total: Tally
+
+
 class ProblemDoc(_Doc):
     type: str
     title: str

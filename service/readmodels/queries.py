@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 import orjson
@@ -115,6 +117,11 @@ def fact_view(row: Any) -> dict[str, Any]:
     )
 
 
+def revised_at(row: Any) -> str:
+    """When the revision a fact_versions row shows was recorded."""
+    return micros_to_text(row.recorded_us) or ""
+
+
 def _page(rows: Sequence[Any], limit: int, item: Any) -> Page:
     more = len(rows) > limit
     rows = rows[:limit]
@@ -122,11 +129,12 @@ def _page(rows: Sequence[Any], limit: int, item: Any) -> Page:
     return Page([item(row) for row in rows], next_cursor)
 
 
-def list_facts(
-    conn: Connection, axes: Axes, filt: FactFilter, cursor: str | None, limit: int
-) -> Page:
+def _fact_conditions(axes: Axes, filt: FactFilter, *, include_retracted: bool = False) -> list[Any]:
+    """Which facts a list, an export or a count takes: the axes, the filters, active ones only."""
     fr = fact_versions
-    conditions = [*_visible(fr, axes), fr.c.status == "active", *_window(fr, filt)]
+    conditions = [*_visible(fr, axes), *_window(fr, filt)]
+    if not include_retracted:
+        conditions.append(fr.c.status == "active")
     if filt.actors or filt.role:
         fa = fact_actors
         named = [fa.c.event_id == fr.c.event_id, fa.c.version == fr.c.version]
@@ -135,13 +143,72 @@ def list_facts(
         if filt.role:
             named.append(fa.c.roles.like(f"%,{filt.role},%"))
         conditions.append(exists().where(*named))
+    return conditions
+
+
+def list_facts(
+    conn: Connection,
+    axes: Axes,
+    filt: FactFilter,
+    cursor: str | None,
+    limit: int,
+    *,
+    include_retracted: bool = False,
+    item: Callable[[Any], Any] = fact_view,
+) -> Page:
+    """A page of facts by (occurred time, first position); ``item`` shapes each row."""
+    fr = fact_versions
+    conditions = _fact_conditions(axes, filt, include_retracted=include_retracted)
     after = decode_cursor(cursor, (int, int))
     if after is not None:
         conditions.append(tuple_(fr.c.occurred_us, fr.c.first_position) > tuple_(*after))
     rows = conn.execute(
         select(fr).where(*conditions).order_by(fr.c.occurred_us, fr.c.first_position).limit(limit + 1)
     ).all()
-    return _page(rows, limit, fact_view)
+    return _page(rows, limit, item)
+
+
+def all_facts(
+    connect: Callable[[], AbstractContextManager[Connection]],
+    axes: Axes,
+    filt: FactFilter,
+    *,
+    include_retracted: bool = False,
+    item: Callable[[Any], Any] = fact_view,
+    page_size: int = 1000,
+) -> Iterator[list[Any]]:
+    """Every fact the filters select, a page at a time, each page on a connection of its own.
+
+    Connections are not held between pages, so a long export never keeps other
+    queries waiting; pass a pinned ``as_of`` for one consistent snapshot.
+    """
+    cursor = None
+    while True:
+        with connect() as conn:
+            page = list_facts(conn, axes, filt, cursor, page_size, include_retracted=include_retracted, item=item)
+        yield page.items
+        if page.next_cursor is None:
+            return
+        cursor = page.next_cursor
+
+
+# Days are counted from 0001-01-01 so that integer division floors alike on both backends
+# (PostgreSQL and SQLite both truncate towards zero, which is wrong before 1970).
+_DAY_US = 86_400_000_000
+_DAYS_BEFORE_EPOCH = 719_162
+
+
+def daily_counts(conn: Connection, axes: Axes, filt: FactFilter) -> list[tuple[date, str, int, int]]:
+    """(day, type, facts, fatalities) for every day and type with at least one fact."""
+    fr = fact_versions
+    day = (fr.c.occurred_us + _DAYS_BEFORE_EPOCH * _DAY_US) // _DAY_US
+    fatalities = func.coalesce(func.sum(fr.c.body["fatalities"].as_integer()), 0)
+    rows = conn.execute(
+        select(day.label("day"), fr.c.type, func.count().label("facts"), fatalities.label("fatalities"))
+        .where(*_fact_conditions(axes, filt))
+        .group_by(day, fr.c.type)
+    ).all()
+    return [(date.fromordinal(row.day + 1), row.type, row.facts, row.fatalities) for row in rows]
 
 
 def timeline(

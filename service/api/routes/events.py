@@ -151,6 +151,8 @@ def fact_filter(
 TypeParam = Annotated[str | None, Query(alias="type", description="comma-separated fact types")]
 FromParam = Annotated[str | None, Query(alias="from", description="occurred at or after (date = start of day)")]
 ToParam = Annotated[str | None, Query(description="occurred at or before (date = end of day)")]
+ActorParam = Annotated[str | None, Query(description="comma-separated actor ids (any role)")]
+RoleParam = Annotated[str | None, Query(description="the role the actor plays")]
 
 
 @router.get(
@@ -165,8 +167,8 @@ def list_events(
     limit: Limit = 100,
     cursor: Cursor = None,
     type_: TypeParam = None,
-    actor: Annotated[str | None, Query(description="comma-separated actor ids (any role)")] = None,
-    role: Annotated[str | None, Query(description="the role the actor plays")] = None,
+    actor: ActorParam = None,
+    role: RoleParam = None,
     from_: FromParam = None,
     to: ToParam = None,
 ) -> JSON:

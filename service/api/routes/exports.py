@@ -1,0 +1,68 @@
+"""Exports: the facts a list would show, streamed as CSV, JSON Lines, GeoJSON, iCalendar or TimelineJS."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query
+from starlette.responses import StreamingResponse
+
+from service.api.deps import AxesDep, CanRead, CaughtUp, ContainerDep, Now
+from service.api.routes.events import ActorParam, FromParam, RoleParam, ToParam, TypeParam, fact_filter
+from service.api.schemas import PROBLEM
+from service.domain.instants import format_instant, to_micros
+from service.formats import exports
+from service.readmodels import queries
+
+router = APIRouter(prefix="/v1/export", tags=["exports"])
+
+EXPORT_CONTENT = {media.split(";")[0]: {"schema": {"type": "string"}} for media in exports.MEDIA_TYPES.values()}
+
+
+def _exported(row: object) -> exports.Exported:
+    return exports.Exported(queries.fact_view(row), queries.revised_at(row))
+
+
+@router.get(
+    "",
+    dependencies=[CanRead, CaughtUp],
+    summary="Export facts as CSV, JSON Lines, GeoJSON, iCalendar or TimelineJS",
+    description=(
+        "The facts `GET /v1/events` would list (same filters and time axes, same order), streamed. "
+        "An export is one snapshot: `as_of` defaults to the moment of the request, given back in "
+        "`X-Timeline-As-Of`. Retracted facts are left out, except from iCalendar, where they are "
+        "`STATUS:CANCELLED` so that calendars drop them."
+    ),
+    response_class=StreamingResponse,
+    responses={200: {"description": "the export, streamed", "content": EXPORT_CONTENT}, 422: PROBLEM, 503: PROBLEM},
+)
+def export_facts(
+    container: ContainerDep,
+    axes: AxesDep,
+    now: Now,
+    format_: Annotated[Literal["csv", "jsonl", "geojson", "ics", "timelinejs"], Query(alias="format")],
+    rows: Annotated[
+        Literal["fact", "actor"], Query(description="csv: one row per fact, or one per (fact, actor)")
+    ] = "fact",
+    type_: TypeParam = None,
+    actor: ActorParam = None,
+    role: RoleParam = None,
+    from_: FromParam = None,
+    to: ToParam = None,
+) -> StreamingResponse:
+    filt = fact_filter(type_, actor, role, from_, to)
+    spec = exports.ExportSpec(format_, rows, tuple(filt.actors))
+    pinned = queries.Axes(
+        as_of_us=axes.as_of_us if axes.as_of_us is not None else to_micros(now),
+        reported_by_us=axes.reported_by_us,
+    )
+    pages = queries.all_facts(container.reading, pinned, filt, include_retracted=spec.keeps_retracted, item=_exported)
+    stamp = now.strftime("%Y%m%dT%H%M%SZ")
+    return StreamingResponse(
+        exports.chunks(spec, pages),
+        media_type=exports.MEDIA_TYPES[format_],
+        headers={
+            "Content-Disposition": f'attachment; filename="timeline-{stamp}.{exports.EXTENSIONS[format_]}"',
+            "X-Timeline-As-Of": queries.micros_to_text(pinned.as_of_us) or format_instant(now),
+        },
+    )

@@ -1,0 +1,51 @@
+"""GeoJSON (RFC 7946): a Point feature per fact that has coordinates.
+
+Properties are flat values, the form GIS tools (QGIS, Kepler, Leaflet popups)
+read without configuration. A repositioning without a location of its own is
+placed at its destination, else at its origin; ``place_field`` says which.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+HEAD = b'{"type":"FeatureCollection","features":['
+TAIL = b"]}\n"
+PLACE_FIELDS = ("location", "to", "from")
+SCALARS = (
+    "type", "summary", "occurred_at", "occurred_until", "precision", "reported_at", "recorded_at",
+    "position", "revision", "status", "confidence",
+    "means", "fatalities", "mission", "personnel", "channel",
+)
+
+
+def feature(fact: dict[str, Any]) -> dict[str, Any] | None:
+    """The fact's feature, or None when none of its places has coordinates."""
+    for place_field in PLACE_FIELDS:
+        place = fact.get(place_field)
+        if place and place.get("lat") is not None and place.get("lon") is not None:
+            break
+    else:
+        return None
+    properties: dict[str, Any] = {"event_id": fact["event_id"]}
+    properties.update({key: fact[key] for key in SCALARS if key in fact})
+    properties.update(
+        actors=";".join(f"{a['id']}:{a['role']}" for a in fact["actors"]),
+        place_field=place_field,
+        place=place["name"],
+        country=place["country"],
+        source=fact["sources"][0]["url"] if fact.get("sources") else None,
+    )
+    return {
+        "type": "Feature",
+        "id": fact["event_id"],
+        "geometry": {"type": "Point", "coordinates": [place["lon"], place["lat"]]},
+        "properties": properties,
+    }
+
+
+def encoded(fact: dict[str, Any]) -> bytes | None:
+    found = feature(fact)
+    return None if found is None else orjson.dumps(found)
