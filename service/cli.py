@@ -18,8 +18,10 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import (
     BarColumn,
+    DownloadColumn,
     MofNCompleteColumn,
     Progress,
+    ProgressColumn,
     TextColumn,
     TimeRemainingColumn,
 )
@@ -28,6 +30,7 @@ from sqlalchemy.exc import DatabaseError
 
 from service import migrate as migrations
 from service.bootstrap import Container, bootstrap
+from service.imports.reading import FileFormat
 from service.observability import logs
 from service.observability.metrics import MULTIPROCESS_ENV
 from service.runtime import tune_garbage_collector
@@ -187,11 +190,12 @@ def _serve_metrics(container: Container, port: int) -> None:
     start_http_server(port, registry=container.metrics.registry)
 
 
-def _progress() -> Progress:
+def _progress(amount: ProgressColumn | None = None) -> Progress:
+    """A bar with what is done of the total: a count, unless ``amount`` shows it otherwise (bytes)."""
     return Progress(
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),
-        MofNCompleteColumn(),
+        amount or MofNCompleteColumn(),
         TimeRemainingColumn(),
         console=console,
     )
@@ -215,26 +219,44 @@ def rebuild_projections() -> None:
 
 @cli.command("import")
 def import_file(
-    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="JSON or JSON Lines of facts")],
+    file: Annotated[
+        Path,
+        typer.Argument(exists=True, dir_okay=False, help="JSON, JSON Lines, this service's CSV, or an ACLED CSV"),
+    ],
+    file_format: Annotated[
+        FileFormat, typer.Option("--format", help="the file's format; auto tells it by name and content")
+    ] = FileFormat.auto,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="validate only; record nothing")] = False,
+    errors_csv: Annotated[
+        Path | None, typer.Option("--errors-csv", dir_okay=False, help="also write the row errors here as CSV")
+    ] = None,
 ) -> None:
-    """Record the facts in FILE; bad rows are reported and skipped."""
-    from service.importer import import_rows, read_rows
+    """Record the facts in FILE; bad rows are reported (line, field, reason) and skipped."""
+    from service.imports.loading import import_rows, write_errors_csv
+    from service.imports.reading import FormatError, open_fact_file
 
     settings = _settings()
     _logging(settings)
+    try:
+        source = open_fact_file(file, file_format)
+    except FormatError as exc:
+        console.print(f"{file.name}: {exc}", soft_wrap=True)
+        raise typer.Exit(2) from None
     container = _bootstrap(settings)
-    with _progress() as progress:
-        task = progress.add_task(f"importing {file.name}", total=None)
+    with source, _progress(DownloadColumn()) as progress:
+        task = progress.add_task(f"importing {file.name} ({source.format.value})", total=source.size)
         report = import_rows(
-            container.store, read_rows(file), dry_run=dry_run,
-            progress=lambda read: progress.update(task, completed=read),
+            container.store, source.rows(), dry_run=dry_run,
+            progress=lambda: progress.update(task, completed=source.bytes_read),
         )
+        progress.update(task, completed=source.size)
         if not dry_run:
             container.read_models.catch_up()
     container.close()
     for error in report.errors:
-        console.print(f"line {error.line}: {error.field or '(row)'}: {error.reason}")
+        console.print(f"line {error.line}: {error.field or '(row)'}: {error.reason}", soft_wrap=True, markup=False)
+    if errors_csv is not None:
+        write_errors_csv(errors_csv, report.errors)
     if dry_run:
         console.print(f"{report.read} read, {report.valid} valid, {len(report.errors)} error(s); nothing recorded.")
     else:
@@ -242,6 +264,8 @@ def import_file(
             f"{report.read} read, {report.recorded} recorded, {report.unchanged} already stored, "
             f"{len(report.errors)} error(s)."
         )
+        if report.profiles:
+            console.print(f"{report.profiles} actor profile(s) registered.")
     if report.errors:
         raise typer.Exit(1)
 

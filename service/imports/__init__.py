@@ -1,0 +1,1 @@
+"""``import FILE``: reading facts from files (``reading``) and recording them (``loading``)."""
