@@ -16,7 +16,11 @@ from service.readmodels import queries
 
 router = APIRouter(prefix="/v1/export", tags=["exports"])
 
-EXPORT_CONTENT = {media.split(";")[0]: {"schema": {"type": "string"}} for media in exports.MEDIA_TYPES.values()}
+# JSON formats are one document (an object); the others are text.
+EXPORT_CONTENT = {
+    media.split(";")[0]: {"schema": {"type": "object" if media.endswith("json") else "string"}}
+    for media in exports.MEDIA_TYPES.values()
+}
 
 
 def _exported(row: object) -> exports.Exported:
