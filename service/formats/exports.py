@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 
+from service.domain.instants import micros_to_text
 from service.formats import csv_rows, geo, ical, timelinejs
 
 FORMATS = ("csv", "jsonl", "geojson", "ics", "timelinejs")
@@ -31,10 +32,10 @@ EXTENSIONS = {"csv": "csv", "jsonl": "jsonl", "geojson": "geojson", "ics": "ics"
 
 @dataclass(frozen=True)
 class Exported:
-    """A fact as shown, and when the revision shown was recorded (iCalendar's DTSTAMP)."""
+    """A fact as shown, and when the revision shown was recorded (iCalendar's DTSTAMP), in µs."""
 
     fact: dict[str, Any]
-    revised_at: str
+    revised_us: int
 
 
 @dataclass(frozen=True)
@@ -73,7 +74,7 @@ def _parts(spec: ExportSpec) -> Parts:
     if spec.format == "geojson":
         return geo.HEAD, lambda page: [geo.encoded(e.fact) for e in page], geo.TAIL, b","
     if spec.format == "ics":
-        return ical.HEAD, lambda page: [ical.vevent(e.fact, e.revised_at) for e in page], ical.TAIL, b""
+        return ical.HEAD, lambda page: [ical.vevent(e.fact, micros_to_text(e.revised_us) or "") for e in page], ical.TAIL, b""
     if spec.format == "timelinejs":
         return (
             timelinejs.HEAD,

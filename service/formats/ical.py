@@ -4,16 +4,18 @@
 correction as an update of the same event (``UID`` is the event id); a
 retracted fact is kept as ``STATUS:CANCELLED`` for the same reason: a calendar
 removes what it is told was cancelled, not what silently disappears.
+
+The lines are written here rather than with the ``icalendar`` package: building
+its objects cost about 1 ms per event (3,000 facts/s; decision record 8), while
+all a VEVENT of ours needs is RFC 5545's text escaping and line folding. The
+tests read every export back with ``icalendar``'s parser.
 """
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+import re
+from datetime import date, timedelta
 from typing import Any
-
-from icalendar import Event
-
-from service.domain.instants import parse_instant
 
 HEAD = (
     "BEGIN:VCALENDAR\r\n"
@@ -25,40 +27,82 @@ HEAD = (
 TAIL = b"END:VCALENDAR\r\n"
 # Precisions coarser than a moment are all-day events on the day the fact is placed at.
 ALL_DAY = frozenset({"day", "week", "month", "year"})
+# TEXT may hold no control characters but the line breaks it escapes (RFC 5545 3.3.11).
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+_LINE_OCTETS = 75
 
 
-def _when(text: str, all_day: bool) -> date | datetime:
-    moment = parse_instant(text)
-    return moment.date() if all_day else moment
+def _text(value: str) -> str:
+    value = _CONTROL.sub(" ", value.replace("\r\n", "\n").replace("\r", "\n"))
+    return value.replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,").replace("\n", "\\n")
+
+
+def _fold(line: str) -> bytes:
+    """A content line folded at 75 octets, never inside a UTF-8 sequence (RFC 5545 3.1)."""
+    data = line.encode()
+    if len(data) <= _LINE_OCTETS:
+        return data + b"\r\n"
+    parts = []
+    start, limit = 0, _LINE_OCTETS
+    while start < len(data):
+        end = min(start + limit, len(data))
+        while end < len(data) and data[end] & 0xC0 == 0x80:  # a continuation byte: step back
+            end -= 1
+        parts.append(data[start:end])
+        start, limit = end, _LINE_OCTETS - 1  # the leading space of a continuation counts
+    return b"\r\n ".join(parts) + b"\r\n"
+
+
+def _utc(instant: str) -> str:
+    """``2020-01-03T00:30:00.000000Z`` (the service's one format) as ``20200103T003000Z``."""
+    return f"{instant[0:4]}{instant[5:7]}{instant[8:10]}T{instant[11:13]}{instant[14:16]}{instant[17:19]}Z"
+
+
+def _day(instant: str) -> str:
+    return f"{instant[0:4]}{instant[5:7]}{instant[8:10]}"
+
+
+def _day_after(instant: str) -> str | None:
+    try:
+        return (date.fromisoformat(instant[:10]) + timedelta(days=1)).strftime("%Y%m%d").zfill(8)
+    except OverflowError:
+        return None  # 9999-12-31 has no day after it
 
 
 def vevent(fact: dict[str, Any], revised_at: str) -> bytes:
     """The VEVENT of a stored fact; ``revised_at`` is when its shown revision was recorded."""
     all_day = fact["precision"] in ALL_DAY
-    event = Event()
-    event.add("uid", fact["event_id"])
-    event.add("dtstamp", parse_instant(revised_at))
-    event.add("created", parse_instant(fact["recorded_at"]))
-    event.add("last-modified", parse_instant(revised_at))
-    event.add("sequence", fact["revision"])
-    start = _when(fact["occurred_at"], all_day)
-    event.add("dtstart", start)
-    if fact.get("occurred_until"):
-        end = _when(fact["occurred_until"], all_day)
-        # An all-day DTEND is exclusive: the event covers its last day too.
-        event.add("dtend", end + timedelta(days=1) if all_day else end)
-    event.add("summary", fact["summary"])
-    event.add("description", _description(fact))
-    event.add("categories", [fact["type"]])
-    event.add("status", _status(fact))
+    lines = [
+        "BEGIN:VEVENT",
+        f"UID:{fact['event_id']}",
+        f"DTSTAMP:{_utc(revised_at)}",
+        f"CREATED:{_utc(fact['recorded_at'])}",
+        f"LAST-MODIFIED:{_utc(revised_at)}",
+        f"SEQUENCE:{fact['revision']}",
+        f"DTSTART;VALUE=DATE:{_day(fact['occurred_at'])}" if all_day else f"DTSTART:{_utc(fact['occurred_at'])}",
+    ]
+    until = fact.get("occurred_until")
+    if until:
+        if not all_day:
+            lines.append(f"DTEND:{_utc(until)}")
+        elif (end := _day_after(until)) is not None:
+            # An all-day DTEND is exclusive: the event covers its last day too.
+            lines.append(f"DTEND;VALUE=DATE:{end}")
+    lines += [
+        f"SUMMARY:{_text(fact['summary'])}",
+        f"DESCRIPTION:{_text(_description(fact))}",
+        f"CATEGORIES:{_text(fact['type'])}",
+        f"STATUS:{_status(fact)}",
+    ]
     place = fact.get("location") or fact.get("to") or fact.get("from")
     if place:
-        event.add("location", f"{place['name']}, {place['country']}")
+        lines.append(f"LOCATION:{_text(place['name'] + ', ' + place['country'])}")
         if place.get("lat") is not None:
-            event.add("geo", (place["lat"], place["lon"]))
+            lines.append(f"GEO:{place['lat']};{place['lon']}")
     if fact.get("sources"):
-        event.add("url", fact["sources"][0]["url"])
-    return event.to_ical()
+        lines.append(f"URL:{fact['sources'][0]['url']}")
+    lines.append("END:VEVENT")
+    return b"".join(_fold(line) for line in lines)
 
 
 def _status(fact: dict[str, Any]) -> str:
@@ -73,5 +117,5 @@ def _description(fact: dict[str, Any]) -> str:
     if fact.get("text"):
         lines += ["", fact["text"]]
     for source in fact.get("sources", []):
-        lines.append(f"Source: {source.get('publisher') or ''} {source['url']}".replace("  ", " "))
+        lines.append(" ".join(filter(None, ["Source:", source.get("publisher"), source["url"]])))
     return "\n".join(lines)

@@ -117,11 +117,6 @@ def fact_view(row: Any) -> dict[str, Any]:
     )
 
 
-def revised_at(row: Any) -> str:
-    """When the revision a fact_versions row shows was recorded."""
-    return micros_to_text(row.recorded_us) or ""
-
-
 def _page(rows: Sequence[Any], limit: int, item: Any) -> Page:
     more = len(rows) > limit
     rows = rows[:limit]

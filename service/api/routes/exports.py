@@ -24,7 +24,7 @@ EXPORT_CONTENT = {
 
 
 def _exported(row: object) -> exports.Exported:
-    return exports.Exported(queries.fact_view(row), queries.revised_at(row))
+    return exports.Exported(queries.fact_view(row), row.recorded_us)
 
 
 @router.get(
