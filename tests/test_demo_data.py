@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from fastapi.testclient import TestClient
 
 from tests.conftest import READ
@@ -59,6 +60,17 @@ def test_world_state_lists_only_actors_with_visible_facts(demo_client: TestClien
     assert "mark-esper" not in actors  # his statement comes later
     narrowed = demo_client.get("/v1/state", params={"at": "2020-01-02", "actor": "us"}, headers=READ).json()
     assert list(narrowed["actors"]) == ["us"]
+
+
+@pytest.mark.parametrize("at", ["2018-06-01", "2020-01-03", "2020-01-04", "2020-01-06T20:00:00Z", "2020-01-08"])
+def test_world_state_for_named_actors_is_their_part_of_the_whole(demo_client: TestClient, at: str) -> None:
+    # Named actors are folded from their own rows, the whole world from every fact: same answer.
+    named = ["nato", "canada", "romania", "mark-esper", "us", "iran", "nobody-at-all"]
+    for params in ({"at": at}, {"at": at, "reported_by": "2020-01-06T21:00:00Z"}):
+        whole = demo_client.get("/v1/state", params=params, headers=READ).json()["actors"]
+        part = demo_client.get("/v1/state", params={**params, "actor": ",".join(named)}, headers=READ).json()
+        assert part["actors"] == {a: s for a, s in whole.items() if a in named}
+        assert list(part["actors"]) == sorted(part["actors"])
 
 
 def test_timeline_is_ordered_by_occurred_time(demo_client: TestClient) -> None:
