@@ -99,6 +99,7 @@ def serve(
         console.print(
             f'  curl -H "Authorization: Bearer {token}" http://{host}:{port}/v1/actors', soft_wrap=True
         )
+        console.print(f"Web timeline: http://{host}:{port}/#token={token}", soft_wrap=True)
     if processes > 1:
         container.close()
         _serve_processes(host, port, processes, workers, demo_token=token if demo else None, settings=settings)

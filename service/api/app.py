@@ -24,6 +24,7 @@ from service.api.routes import (
     stream,
     subscriptions,
 )
+from service.api.routes import web as web_page
 from service.api.schemas import ProblemDoc
 from service.bootstrap import Container, bootstrap
 from service.observability import logs
@@ -63,6 +64,7 @@ def create_app(container: Container | None, *, run_workers: bool = False, owns_c
     problems.install(app)
     for module in (events, actors, state, stats, exports, changes, stream, subscriptions, health):
         app.include_router(module.router)
+    web_page.install(app)
     # Outermost last: the request id is set before anything is logged or measured.
     app.add_middleware(BodyLimit)
     app.add_middleware(ObserveRequests, metrics=container.metrics if container is not None else None)

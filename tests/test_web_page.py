@@ -1,0 +1,319 @@
+"""The web timeline at ``/`` in a real browser: Debian's chromium driven by Playwright.
+
+Each case starts ``python -m service serve --demo`` on both backends, loads the page and
+checks what a user sees. Screenshots of every step go to ``test-artifacts/screenshots/``
+(``TIMELINE_TEST_ARTIFACTS`` names another folder).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+
+from tests.processes import REPO_ROOT, ServiceProcess, serving, wait_until
+
+pytestmark = pytest.mark.e2e
+
+ADMIN_TOKEN = re.compile(r"Admin token for this run:\s*(\S+)")
+WAIT_MS = 15_000
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync",
+]
+MISSION = "li[data-mission='nato-mission-iraq']"
+
+
+def artifacts_dir() -> Path:
+    folder = Path(os.environ.get("TIMELINE_TEST_ARTIFACTS") or REPO_ROOT / "test-artifacts" / "screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _unavailable(reason: str) -> None:
+    if os.environ.get("CI"):
+        pytest.fail(f"browser tests cannot run in CI: {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    executable = shutil.which("chromium")
+    if executable is None:
+        _unavailable("Debian's chromium is not installed (apt-get install chromium; .ci/run does it)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _unavailable("playwright is not installed (pip install -e '.[test]')")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS, timeout=60_000)
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+@dataclass
+class Demo:
+    server: ServiceProcess
+    token: str
+    shots: Path
+    requests: list[str] = field(default_factory=list)
+    console_errors: list[str] = field(default_factory=list)
+
+    @property
+    def base(self) -> str:
+        return self.server.base_url
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+    def api(self, path: str, **params: Any) -> Any:
+        response = httpx.get(f"{self.base}{path}", headers=self.auth, params=params, timeout=15.0)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def fact_id(self, actor: str, type_: str) -> str:
+        items = self.api(f"/v1/actors/{actor}/timeline", type=type_)["items"]
+        assert items, f"no {type_} for {actor}"
+        return str(items[0]["event_id"])
+
+
+@pytest.fixture
+def demo(database_url: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Demo]:
+    with serving(database_url, "", tmp_path / "serve.log", "--demo") as server:
+        found = wait_until(lambda: ADMIN_TOKEN.search(server.output()), 10, what="the demo token in the log")
+        running = Demo(server, found.group(1), artifacts_dir())
+        # The demo facts are recorded before the server starts; wait until the read models have them.
+        wait_until(
+            lambda: any(a["id"] == "nato" for a in running.api("/v1/actors", limit=1000)["items"]),
+            20, interval=0.1, what="the demo actors in the read models",
+        )
+        yield running
+
+
+@pytest.fixture
+def page(browser: Any, demo: Demo, request: pytest.FixtureRequest) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    context.set_default_timeout(WAIT_MS)
+    opened = context.new_page()
+    opened.on("request", lambda r: demo.requests.append(r.url))
+    opened.on("console", lambda m: demo.console_errors.append(m.text) if m.type == "error" else None)
+    opened.on("pageerror", lambda e: demo.console_errors.append(f"uncaught: {e}"))
+    try:
+        yield opened
+    finally:
+        context.close()
+
+
+def shot(page: Any, demo: Demo, request: pytest.FixtureRequest, step: str) -> None:
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", request.node.name).strip("-")
+    page.screenshot(path=str(demo.shots / f"{name}--{step}.png"), full_page=True)
+
+
+def only_own_host(demo: Demo) -> None:
+    """Every request the page made went to the server under test (or was a data: URL)."""
+    assert demo.requests, "the page made no request at all"
+    strangers = [url for url in demo.requests if not url.startswith(f"{demo.base}/") and not url.startswith("data:")]
+    assert strangers == []
+
+
+def lanes_drawn(page: Any) -> None:
+    page.wait_for_selector("body[data-lanes='drawn']", timeout=WAIT_MS)
+
+
+def state_at(page: Any, day: str) -> None:
+    page.wait_for_selector(f"#state-panel[data-at='{day}']", timeout=WAIT_MS)
+
+
+def mission_status(page: Any) -> str:
+    return str(page.locator(f"#state-panel section[data-actor='nato'] {MISSION}").get_attribute("data-status"))
+
+
+def view_params(page: Any) -> dict[str, str]:
+    return {k: v[0] for k, v in parse_qs(urlsplit(page.url).query).items()}
+
+
+def test_page_loads_the_demo_data_with_lanes(page: Any, demo: Demo, request: pytest.FixtureRequest) -> None:
+    page.goto(f"{demo.base}/#token={demo.token}", timeout=WAIT_MS)
+    lanes_drawn(page)
+    state_at(page, "2020-01-07")
+    lanes = page.locator("#lanes-svg g.lane").evaluate_all("gs => gs.map(g => g.dataset.actor)")
+    assert {"nato", "us", "iraq", "canada"} <= set(lanes)
+    assert len(lanes) <= 8
+    assert page.locator("#lanes-svg g.lane[data-actor='nato'] .mark").count() >= 1
+    assert page.locator("#fact-list button").count() >= 10
+    # The token left the address bar (and never went to the query string).
+    assert "token" not in page.url
+    assert all("token=" not in url for url in demo.requests)
+    assert page.locator("#date-slider").get_attribute("aria-valuetext") == "Tue 7 Jan 2020"
+    assert page.locator("label[for='date-slider']").inner_text() == "Date"
+    shot(page, demo, request, "loaded")
+
+    # Keyboard on the lanes: + zooms in, the window in the URL narrows.
+    before = view_params(page)
+    page.focus("#lanes")
+    page.keyboard.press("+")
+    page.wait_for_function(f"() => !location.search.includes({before['from']!r})", timeout=WAIT_MS)
+    lanes_drawn(page)
+    shot(page, demo, request, "zoomed")
+    assert demo.console_errors == []
+    only_own_host(demo)
+
+
+def test_slider_shows_nato_suspending_its_mission(page: Any, demo: Demo, request: pytest.FixtureRequest) -> None:
+    page.goto(f"{demo.base}/?actors=nato,us,canada&date=2020-01-03#token={demo.token}", timeout=WAIT_MS)
+    lanes_drawn(page)
+    state_at(page, "2020-01-03")
+    assert mission_status(page) == "active"
+    shot(page, demo, request, "2020-01-03")
+
+    slider = page.locator("#date-slider")
+    slider.focus()
+    page.keyboard.press("ArrowRight")
+    state_at(page, "2020-01-04")
+    assert mission_status(page) == "suspended"
+    page.keyboard.press("ArrowRight")
+    state_at(page, "2020-01-05")
+    assert mission_status(page) == "suspended"
+    assert page.locator("#date-shown").inner_text() == "Sun 5 Jan 2020"
+    assert view_params(page)["date"] == "2020-01-05"
+    shot(page, demo, request, "2020-01-05")
+
+    # Dragging fast across the date (many input events): the last answer wins.
+    first_day = date.fromisoformat(str(page.locator("#date-input").get_attribute("min")))
+    for day in ("2020-01-01", "2020-01-02", "2020-01-06", "2020-01-02", "2020-01-03"):
+        slider.fill(str((date.fromisoformat(day) - first_day).days))
+    state_at(page, "2020-01-03")
+    assert mission_status(page) == "active"
+    # The typed date moves the slider too.
+    page.fill("#date-input", "2020-01-06")
+    page.locator("#date-input").dispatch_event("change")
+    state_at(page, "2020-01-06")
+    assert mission_status(page) == "suspended"
+    assert page.locator("#state-panel section[data-actor='us'] li[data-location='IQ']").inner_text() == "Iraq: 5200"
+    assert demo.console_errors == []
+    only_own_host(demo)
+
+
+def test_a_corrected_fact_shows_its_revision_history(page: Any, demo: Demo, request: pytest.FixtureRequest) -> None:
+    event_id = demo.fact_id("nato", "MissionSuspended")
+    reason = "The alliance gave a smaller figure"
+    corrected = httpx.post(
+        f"{demo.base}/v1/events/{event_id}/corrections",
+        json={"changes": {"summary": "NATO suspends its 450-strong training mission in Iraq", "personnel": 450},
+              "reason": reason},
+        headers=demo.auth, timeout=15.0,
+    )
+    assert corrected.status_code == 201, corrected.text
+    position = corrected.json()["change_position"]
+    demo.api("/v1/actors/nato/timeline", min_position=position)
+
+    page.goto(f"{demo.base}/?actors=nato,iraq#token={demo.token}", timeout=WAIT_MS)
+    lanes_drawn(page)
+    button = page.locator(f"#fact-list button[data-event-id='{event_id}']")
+    assert "450-strong" in button.inner_text()
+    button.focus()
+    page.keyboard.press("Enter")
+    dialog = page.locator("#fact-dialog")
+    page.wait_for_selector("#revisions tbody tr[data-revision='2']", timeout=WAIT_MS)
+    assert dialog.locator("#fact-title").inner_text() == "NATO suspends its 450-strong training mission in Iraq"
+    rows = dialog.locator("#revisions tbody tr")
+    assert rows.count() == 2
+    assert rows.nth(0).get_attribute("data-kind") == "recorded"
+    assert rows.nth(1).get_attribute("data-kind") == "corrected"
+    assert rows.nth(1).locator(".reason").inner_text() == reason
+    changes = rows.nth(1).locator(".changes").inner_text()
+    assert "500" in changes and "450" in changes  # old → new
+    body = dialog.inner_text()
+    assert "Al Jazeera" in body and "precision: day" in body and "suspended its training mission" in body
+    assert view_params(page)["fact"] == event_id
+    shot(page, demo, request, "revisions")
+
+    page.keyboard.press("Escape")
+    page.wait_for_function("() => !document.getElementById('fact-dialog').open", timeout=WAIT_MS)
+    assert "fact" not in view_params(page)
+    # Focus went back to the row that opened the fact.
+    assert page.evaluate("() => document.activeElement.dataset.eventId") == event_id
+    assert demo.console_errors == []
+    only_own_host(demo)
+
+
+def test_a_deep_link_restores_the_view(page: Any, demo: Demo, request: pytest.FixtureRequest) -> None:
+    event_id = demo.fact_id("canada", "PersonnelRepositioned")
+    query = f"actors=nato,canada&types=PersonnelRepositioned,MissionSuspended&date=2020-01-05" \
+            f"&from=2019-12-30T00:00:00Z&to=2020-01-09T00:00:00Z&fact={event_id}"
+    page.goto(f"{demo.base}/?{query}#token={demo.token}", timeout=WAIT_MS)
+    lanes_drawn(page)
+    state_at(page, "2020-01-05")
+    page.wait_for_selector(f"#fact-body[data-event-id='{event_id}']", timeout=WAIT_MS)
+    assert page.locator("#fact-dialog").evaluate("d => d.open")
+    shot(page, demo, request, "restored")
+    lanes = page.locator("#lanes-svg g.lane").evaluate_all("gs => gs.map(g => g.dataset.actor)")
+    assert lanes == ["nato", "canada"]
+    assert page.locator("#actor-nato").is_checked() and page.locator("#actor-canada").is_checked()
+    assert not page.locator("#actor-us").is_checked()
+    assert not page.locator("#type-StatementIssued").is_checked()
+    assert page.locator("#date-input").input_value() == "2020-01-05"
+    assert page.locator("#window-label").inner_text() == "2019-12-30 to 2020-01-09"
+    assert mission_status(page) == "suspended"
+    kinds = page.locator("#fact-list .kind").all_inner_texts()
+    assert kinds and set(kinds) <= {"Personnel repositioned", "Mission suspended"}
+
+    # Back and forward: closing the fact is a step in the history.
+    page.locator("#fact-close").click()
+    page.wait_for_function("() => !document.getElementById('fact-dialog').open", timeout=WAIT_MS)
+    page.go_back(timeout=WAIT_MS)
+    page.wait_for_function("() => document.getElementById('fact-dialog').open", timeout=WAIT_MS)
+    page.wait_for_selector(f"#fact-body[data-event-id='{event_id}']", timeout=WAIT_MS)
+    shot(page, demo, request, "back")
+    assert demo.console_errors == []
+    only_own_host(demo)
+
+
+def test_without_a_token_the_page_asks_for_one(page: Any, demo: Demo, request: pytest.FixtureRequest) -> None:
+    page.goto(f"{demo.base}/", timeout=WAIT_MS)
+    page.wait_for_selector("#token-box:not([hidden])", timeout=WAIT_MS)
+    assert "token" in page.locator("#status").inner_text().lower()
+    assert page.evaluate("() => document.activeElement.id") == "token-input"
+    shot(page, demo, request, "asks")
+
+    page.fill("#token-input", "not-the-token")
+    page.press("#token-input", "Enter")
+    page.wait_for_selector("#token-reason:has-text('refused')", timeout=WAIT_MS)
+    page.fill("#token-input", demo.token)
+    page.press("#token-input", "Enter")
+    lanes_drawn(page)
+    assert page.locator("#token-box").is_hidden()
+    assert page.locator("#lanes-svg g.lane[data-actor='nato']").count() == 1
+    shot(page, demo, request, "after-token")
+    # Only the 401s are logged by the browser.
+    assert all("401" in message for message in demo.console_errors), demo.console_errors
+    only_own_host(demo)
+
+
+def test_the_page_is_served_with_a_self_only_policy(demo: Demo) -> None:
+    page = httpx.get(f"{demo.base}/", timeout=10.0)
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    policy = page.headers["content-security-policy"]
+    assert "default-src 'self'" in policy and "script-src 'self'" in policy and "http" not in policy
+    assert page.headers["cache-control"] == "no-cache"
+    script = httpx.get(f"{demo.base}/static/app.js", timeout=10.0)
+    assert script.status_code == 200 and "javascript" in script.headers["content-type"]
+    assert "etag" in script.headers
+    # Nothing in the shipped files loads from elsewhere.
+    for name in ("index.html", "app.js", "style.css"):
+        text = httpx.get(f"{demo.base}/static/{name}", timeout=10.0).text
+        assert not re.search(r"""(src|href)\s*=\s*["']https?://""", text), name
+        assert "@import" not in text and "cdn" not in text.lower(), name
