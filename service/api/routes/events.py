@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Body, Query
+from fastapi import APIRouter, Body, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from service.api.deps import (
@@ -155,6 +155,21 @@ ActorParam = Annotated[str | None, Query(description="comma-separated actor ids 
 RoleParam = Annotated[str | None, Query(description="the role the actor plays")]
 
 
+# Pure parsing: a coroutine, so FastAPI does not send it to the thread pool.
+async def listed_facts(
+    type_: TypeParam = None,
+    actor: ActorParam = None,
+    role: RoleParam = None,
+    from_: FromParam = None,
+    to: ToParam = None,
+) -> queries.FactFilter:
+    """The filters of a fact list, which exports and counts take too."""
+    return fact_filter(type_, actor, role, from_, to)
+
+
+FactFilterDep = Annotated[queries.FactFilter, Depends(listed_facts)]
+
+
 @router.get(
     "",
     dependencies=[CanRead],
@@ -164,15 +179,11 @@ RoleParam = Annotated[str | None, Query(description="the role the actor plays")]
 def list_events(
     conn: ReadConn,
     axes: AxesDep,
+    filt: FactFilterDep,
     limit: Limit = 100,
     cursor: Cursor = None,
-    type_: TypeParam = None,
-    actor: ActorParam = None,
-    role: RoleParam = None,
-    from_: FromParam = None,
-    to: ToParam = None,
 ) -> JSON:
-    page = queries.list_facts(conn, axes, fact_filter(type_, actor, role, from_, to), cursor, limit)
+    page = queries.list_facts(conn, axes, filt, cursor, limit)
     return JSON({"items": page.items, "next_cursor": page.next_cursor})
 
 

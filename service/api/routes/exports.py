@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 from starlette.responses import StreamingResponse
 
 from service.api.deps import AxesDep, CanRead, CaughtUp, ContainerDep, Now
-from service.api.routes.events import ActorParam, FromParam, RoleParam, ToParam, TypeParam, fact_filter
+from service.api.routes.events import FactFilterDep
 from service.api.schemas import PROBLEM
 from service.domain.instants import format_instant, to_micros
 from service.formats import exports
@@ -45,16 +45,11 @@ def export_facts(
     axes: AxesDep,
     now: Now,
     format_: Annotated[Literal["csv", "jsonl", "geojson", "ics", "timelinejs"], Query(alias="format")],
+    filt: FactFilterDep,
     rows: Annotated[
         Literal["fact", "actor"], Query(description="csv: one row per fact, or one per (fact, actor)")
     ] = "fact",
-    type_: TypeParam = None,
-    actor: ActorParam = None,
-    role: RoleParam = None,
-    from_: FromParam = None,
-    to: ToParam = None,
 ) -> StreamingResponse:
-    filt = fact_filter(type_, actor, role, from_, to)
     spec = exports.ExportSpec(format_, rows, tuple(filt.actors))
     pinned = queries.Axes(
         as_of_us=axes.as_of_us if axes.as_of_us is not None else to_micros(now),

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 
 from service.api.deps import AxesDep, CanRead, Now, ReadConn, echo_axes
 from service.api.responses import JSON
-from service.api.routes.events import ActorParam, FromParam, RoleParam, ToParam, TypeParam, fact_filter
+from service.api.routes.events import FactFilterDep
 from service.api.schemas import PROBLEM, Stats
 from service.domain.errors import InvalidInputError
 from service.domain.instants import from_micros, micros_to_text
@@ -33,14 +33,9 @@ def stats(
     conn: ReadConn,
     axes: AxesDep,
     now: Now,
+    filt: FactFilterDep,
     by: Annotated[Granularity, Query(description="bucket size")] = "day",
-    type_: TypeParam = None,
-    actor: ActorParam = None,
-    role: RoleParam = None,
-    from_: FromParam = None,
-    to: ToParam = None,
 ) -> JSON:
-    filt = fact_filter(type_, actor, role, from_, to)
     first = from_micros(filt.from_us).date() if filt.from_us is not None else None
     last = from_micros(filt.to_us).date() if filt.to_us is not None else None
     try:
