@@ -10,9 +10,10 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -317,3 +318,70 @@ def test_the_page_is_served_with_a_self_only_policy(demo: Demo) -> None:
         text = httpx.get(f"{demo.base}/static/{name}", timeout=10.0).text
         assert not re.search(r"""(src|href)\s*=\s*["']https?://""", text), name
         assert "@import" not in text and "cdn" not in text.lower(), name
+
+
+def nato_mission_text(page: Any) -> str:
+    found = page.locator(f"#state-panel section[data-actor='nato'] {MISSION}")
+    return str(found.inner_text()) if found.count() else ""
+
+
+def test_the_time_axis_switches_show_the_record_as_it_was(
+    page: Any, demo: Demo, request: pytest.FixtureRequest
+) -> None:
+    event_id = demo.fact_id("nato", "MissionSuspended")
+    # The as_of field takes whole seconds: keep the correction more than a second after the fact
+    # was recorded, so that a second that falls between the two exists.
+    recorded = datetime.fromisoformat(demo.api(f"/v1/events/{event_id}")["recorded_at"].replace("Z", "+00:00"))
+    time.sleep(max(0.0, (recorded + timedelta(seconds=1.2) - datetime.now(UTC)).total_seconds()))
+    corrected = httpx.post(
+        f"{demo.base}/v1/events/{event_id}/corrections",
+        json={"changes": {"personnel": 450}, "reason": "The alliance gave a smaller figure"},
+        headers=demo.auth, timeout=15.0,
+    )
+    assert corrected.status_code == 201, corrected.text
+    revisions = demo.api(f"/v1/events/{event_id}", min_position=corrected.json()["change_position"])["revisions"]
+    corrected_at = datetime.fromisoformat(revisions[1]["recorded_at"].replace("Z", "+00:00"))
+
+    page.goto(f"{demo.base}/?actors=nato,us&date=2020-01-05#token={demo.token}", timeout=WAIT_MS)
+    lanes_drawn(page)
+    state_at(page, "2020-01-05")
+    assert "450 personnel" in nato_mission_text(page)
+
+    # As of the whole second before the correction, the service said 500.
+    page.uncheck("#asof-now")
+    before = corrected_at.strftime("%Y-%m-%dT%H:%M:%S")
+    page.fill("#asof-input", before)
+    page.dispatch_event("#asof-input", "change")
+    page.wait_for_function("() => new URLSearchParams(location.search).has('as_of')", timeout=WAIT_MS)
+    page.wait_for_function(
+        "() => (document.querySelector(\"#state-panel section[data-actor='nato'] li[data-mission]\")"
+        " || {}).innerText?.includes('500 personnel')", timeout=WAIT_MS,
+    )
+    shot(page, demo, request, "as-of-before-the-correction")
+
+    # Back to now, then only what had been reported by 3 January: NATO's suspension was public on the 4th.
+    page.check("#asof-now")
+    page.wait_for_function("() => !new URLSearchParams(location.search).has('as_of')", timeout=WAIT_MS)
+    page.check("#reported-on")
+    page.fill("#reported-input", "2020-01-03")
+    page.dispatch_event("#reported-input", "change")
+    page.wait_for_function(
+        "() => new URLSearchParams(location.search).get('reported_by') === '2020-01-03'", timeout=WAIT_MS
+    )
+    page.wait_for_function(
+        "() => !document.querySelector(\"#state-panel section[data-actor='nato'] li[data-mission]\")",
+        timeout=WAIT_MS,
+    )
+    listed = page.locator("#fact-list").inner_text()
+    assert "Qasem Soleimani" in listed  # the strike was reported on the 3rd
+    assert "suspends its" not in listed
+    shot(page, demo, request, "reported-by-2020-01-03")
+
+    page.uncheck("#reported-on")
+    page.wait_for_function("() => !new URLSearchParams(location.search).has('reported_by')", timeout=WAIT_MS)
+    page.wait_for_function(
+        "() => (document.querySelector(\"#state-panel section[data-actor='nato'] li[data-mission]\")"
+        " || {}).innerText?.includes('450 personnel')", timeout=WAIT_MS,
+    )
+    assert demo.console_errors == []
+    only_own_host(demo)
