@@ -372,3 +372,18 @@ def test_facts_without_ids_reimport_as_already_stored(database_url: str, tmp_pat
     code, output = run_service(["import", str(path)], env, tmp_path / "2.log")
     assert code == 0 and "0 recorded, 2 already stored" in output, output
     assert len(stored_facts(database_url)) == 2
+
+
+def test_missing_profiles_are_registered_once_and_existing_ones_kept(container: Container) -> None:
+    store = container.store
+    store.register_actor(profile_record("nato", ActorProfileIn(name="NATO", kind="alliance")))
+    profiles = [
+        profile_record(actor, ActorProfileIn(name=name))
+        for actor, name in [("nato", "North Atlantic Treaty Organization"), ("iraq", "Iraq"), ("iraq", "Iraq again")]
+    ]
+    # "iraq" twice in one call: the one transaction fails on the unique key, and the profiles
+    # are then settled one at a time, so each actor is registered once.
+    assert store.register_missing_actors(profiles) == 1
+    assert store.register_missing_actors(profiles) == 0
+    assert store.repository.get(actor_aggregate_id("nato")).profile["kind"] == "alliance"
+    assert store.repository.get(actor_aggregate_id("iraq")).profile["name"] == "Iraq"

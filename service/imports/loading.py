@@ -15,11 +15,9 @@ from typing import Any
 from uuid import UUID, uuid5
 
 import orjson
-from eventsourcing.application import AggregateNotFoundError
 from pydantic import ValidationError
 
 from service.domain.actors import ActorProfileIn, profile_record
-from service.domain.aggregates import actor_aggregate_id
 from service.domain.errors import TimelineError
 from service.domain.facts import FACT_TYPES, validate_fact
 from service.imports.reading import Row
@@ -124,28 +122,22 @@ def _flush(
             report.recorded += 1
         else:
             report.unchanged += 1
-    for row in loaded:
-        report.profiles += _register_new_actors(store, row.names, known_actors)
+    report.profiles += _register_new_actors(store, [row.names for row in loaded], known_actors)
     batch.clear()
 
 
-def _register_new_actors(store: TimelineApplication, names: dict[str, str], known: set[str]) -> int:
-    """Profiles for actors that have none yet; a profile a user registered or edited is kept."""
-    registered = 0
-    for actor_id, name in names.items():
+def _register_new_actors(store: TimelineApplication, names: list[dict[str, str]], known: set[str]) -> int:
+    """Profiles for the batch's actors that have none yet; a profile a user registered or edited is kept."""
+    profiles = []
+    for actor_id, name in ((a, n) for batch in names for a, n in batch.items()):
         if actor_id in known:
             continue
         known.add(actor_id)
         try:
-            store.repository.get(actor_aggregate_id(actor_id))
-        except AggregateNotFoundError:
-            try:
-                profile = ActorProfileIn(name=name)
-            except ValidationError:
-                continue  # a name no profile can hold: the facts name the actor all the same
-            store.register_actor(profile_record(actor_id, profile))
-            registered += 1
-    return registered
+            profiles.append(profile_record(actor_id, ActorProfileIn(name=name)))
+        except ValidationError:
+            continue  # a name no profile can hold: the facts name the actor all the same
+    return store.register_missing_actors(profiles) if profiles else 0
 
 
 def write_errors_csv(path: Path, errors: Iterable[RowError]) -> None:

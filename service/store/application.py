@@ -219,6 +219,27 @@ class TimelineApplication(Application):
             return position
         raise FactConflictError(f"actor '{profile['id']}' is being changed concurrently; retry")
 
+    def register_missing_actors(self, profiles: Sequence[dict[str, Any]]) -> int:
+        """Register the profiles of actors that have none yet, in one transaction; returns how many.
+
+        A profile already registered (by a user, or a concurrent import) is kept as it is.
+        """
+        new = []
+        for profile in profiles:
+            try:
+                self.repository.get(actor_aggregate_id(profile["id"]))
+            except AggregateNotFoundError:
+                new.append(Actor.register(profile, self._stamp()))
+        if not new:
+            return 0
+        try:
+            recordings = self.save(*new)
+        except IntegrityError:
+            # Another writer registered one of them meanwhile: settle them one at a time.
+            return sum(self.register_missing_actors([actor.profile]) for actor in new)
+        self._announce(max(r.notification.id for r in recordings))
+        return len(new)
+
     # --- queries on the store itself ----------------------------------------------
 
     def stored_fact(self, event_id: str) -> dict[str, Any] | None:
