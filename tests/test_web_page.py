@@ -141,6 +141,14 @@ def mission_status(page: Any) -> str:
     return str(page.locator(f"#state-panel section[data-actor='nato'] {MISSION}").get_attribute("data-status"))
 
 
+def fact_left_the_url(page: Any) -> None:
+    """The dialog closed and its ``close`` event (which runs after ``open`` turns false) updated the URL."""
+    page.wait_for_function(
+        "() => !document.getElementById('fact-dialog').open && !new URLSearchParams(location.search).has('fact')",
+        timeout=WAIT_MS,
+    )
+
+
 def view_params(page: Any) -> dict[str, str]:
     return {k: v[0] for k, v in parse_qs(urlsplit(page.url).query).items()}
 
@@ -242,8 +250,7 @@ def test_a_corrected_fact_shows_its_revision_history(page: Any, demo: Demo, requ
     shot(page, demo, request, "revisions")
 
     page.keyboard.press("Escape")
-    page.wait_for_function("() => !document.getElementById('fact-dialog').open", timeout=WAIT_MS)
-    assert "fact" not in view_params(page)
+    fact_left_the_url(page)
     # Focus went back to the row that opened the fact.
     assert page.evaluate("() => document.activeElement.dataset.eventId") == event_id
     assert demo.console_errors == []
@@ -273,7 +280,7 @@ def test_a_deep_link_restores_the_view(page: Any, demo: Demo, request: pytest.Fi
 
     # Back and forward: closing the fact is a step in the history.
     page.locator("#fact-close").click()
-    page.wait_for_function("() => !document.getElementById('fact-dialog').open", timeout=WAIT_MS)
+    fact_left_the_url(page)
     page.go_back(timeout=WAIT_MS)
     page.wait_for_function("() => document.getElementById('fact-dialog').open", timeout=WAIT_MS)
     page.wait_for_selector(f"#fact-body[data-event-id='{event_id}']", timeout=WAIT_MS)
