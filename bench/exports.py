@@ -89,6 +89,11 @@ def load(container: Container, raws: list[dict[str, Any]]) -> None:
     for start in range(0, len(raws), BATCH):
         container.store.record_facts([validate_fact(raw) for raw in raws[start:start + BATCH]])
     container.read_models.catch_up()
+    if container.engine.dialect.name == "postgresql":
+        # Autovacuum analyzes a freshly loaded table soon anyway; before it does, the planner
+        # sorts every row for each export page instead of walking the index (80 ms vs 4 ms).
+        with container.engine.connect() as conn:
+            conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql("ANALYZE")
 
 
 def timed(run: Callable[[], int]) -> tuple[float, int]:
