@@ -392,3 +392,96 @@ def test_the_time_axis_switches_show_the_record_as_it_was(
     )
     assert demo.console_errors == []
     only_own_host(demo)
+
+
+# WCAG 2.1 contrast, measured on what the browser computed: text against the first opaque
+# background behind it (4.5:1, or 3:1 for large text), SVG text and fact marks against both lane
+# stripes (4.5:1 and 3:1, non-text contrast). Disabled controls are exempt, as WCAG allows.
+CONTRAST_PROBE = """(scope) => {
+  const rgba = (s) => (s.match(/[\\d.]+/g) || []).map(Number);
+  const lum = ([r, g, b]) => [r, g, b].map((v) => {
+    v /= 255;
+    return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4;
+  }).reduce((sum, v, i) => sum + v * [0.2126, 0.7152, 0.0722][i], 0);
+  const ratio = (a, b) => {
+    const [hi, lo] = [lum(a), lum(b)].sort((x, y) => y - x);
+    return (hi + 0.05) / (lo + 0.05);
+  };
+  const over = (top, under) => {
+    const a = top.length > 3 ? top[3] : 1;
+    return [0, 1, 2].map((i) => top[i] * a + under[i] * (1 - a));
+  };
+  const backdrop = (node) => {
+    const layers = [];
+    for (let n = node; n && n.nodeType === 1; n = n.parentElement) {
+      const c = rgba(getComputedStyle(n).backgroundColor);
+      if (c.length > 3 && c[3] === 0) continue;
+      layers.push(c);
+      if (c.length === 3 || c[3] === 1) break;
+    }
+    return layers.reduceRight((under, top) => over(top, under), [255, 255, 255]);
+  };
+  const visible = (n) => n.getClientRects().length > 0 && getComputedStyle(n).visibility !== "hidden";
+  const stripes = [...new Set([...document.querySelectorAll("#lanes-svg .lane-bg")]
+    .map((r) => getComputedStyle(r).fill))].map(rgba);
+  const failures = [];
+  let checked = 0;
+  const root = document.querySelector(scope);
+  for (const n of root.querySelectorAll("*")) {
+    if (!visible(n) || n.closest(":disabled, .sr-only, title")) continue;
+    const ownText = [...n.childNodes].some((c) => c.nodeType === 3 && c.textContent.trim());
+    const style = getComputedStyle(n);
+    const size = parseFloat(style.fontSize);
+    const large = size >= 24 || (size >= 18.66 && Number(style.fontWeight) >= 700);
+    const say = (what, got, need) => failures.push(
+      `${what} <${n.tagName.toLowerCase()}${n.id ? "#" + n.id : ""}${[...n.classList].map((c) => "." + c).join("")}>` +
+      ` "${(n.textContent || "").trim().slice(0, 30)}": ${got.toFixed(2)} < ${need}`);
+    if (n instanceof SVGElement) {
+      const isText = n.tagName === "text" && ownText;
+      if (!isText && !n.classList.contains("mark")) continue;
+      const need = isText ? (large ? 3 : 4.5) : 3;
+      for (const s of stripes) {
+        checked++;
+        const got = ratio(rgba(style.fill), s);
+        if (got < need) say(isText ? "svg text" : "mark", got, need);
+      }
+      continue;
+    }
+    if (!ownText && !(n.matches("input:not([type=checkbox]):not([type=range]), select") && n.value)) continue;
+    checked++;
+    const need = large ? 3 : 4.5;
+    const got = ratio(over(rgba(style.color), backdrop(n)), backdrop(n));
+    if (got < need) say("text", got, need);
+  }
+  return { checked, failures };
+}"""
+
+
+def contrast_failures(page: Any, scope: str) -> list[str]:
+    found = page.evaluate(CONTRAST_PROBE, scope)
+    assert found["checked"] > 10, f"the contrast probe found almost nothing to check in {scope}"
+    return list(found["failures"])
+
+
+def test_text_and_marks_meet_wcag_contrast(page: Any, demo: Demo, request: pytest.FixtureRequest) -> None:
+    event_id = demo.fact_id("nato", "MissionSuspended")
+    corrected = httpx.post(
+        f"{demo.base}/v1/events/{event_id}/corrections",
+        json={"changes": {"personnel": 450}, "reason": "The alliance gave a smaller figure"},
+        headers=demo.auth, timeout=15.0,
+    )
+    assert corrected.status_code == 201, corrected.text
+    demo.api(f"/v1/events/{event_id}", min_position=corrected.json()["change_position"])
+
+    page.goto(f"{demo.base}/?actors=nato,us,canada,iraq&date=2020-01-05#token={demo.token}", timeout=WAIT_MS)
+    lanes_drawn(page)
+    state_at(page, "2020-01-05")
+    assert page.locator("#lanes-svg .mark").count() >= 6
+    assert contrast_failures(page, "body") == []
+
+    # The fact's detail: revision history with its struck-out and inserted values.
+    page.locator(f"#fact-list button[data-event-id='{event_id}']").click()
+    page.wait_for_selector("#revisions tbody tr[data-revision='2']", timeout=WAIT_MS)
+    shot(page, demo, request, "detail")
+    assert contrast_failures(page, "#fact-dialog") == []
+    assert demo.console_errors == []
