@@ -212,6 +212,8 @@ def test_export_is_a_snapshot_as_of_the_request(demo_client: TestClient, changed
         ({}, "format"),
         ({"format": "xlsx"}, "format"),
         ({"format": "csv", "rows": "both"}, "rows"),
+        ({"format": "jsonl", "rows": "actor"}, "rows"),
+        ({"format": "timelinejs", "rows": "actor"}, "rows"),
         ({"format": "csv", "type": "Rumour"}, "type"),
         ({"format": "csv", "from": "2020-01-05T00:00:00"}, "from"),
         ({"format": "csv", "as_of": "yesterday"}, "as_of"),

@@ -11,15 +11,15 @@ import csv
 import io
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 
 from service.domain.instants import micros_to_text
 from service.formats import csv_rows, geo, ical, timelinejs
 
-FORMATS = ("csv", "jsonl", "geojson", "ics", "timelinejs")
-CSV_LAYOUTS = ("fact", "actor")
+ExportFormat = Literal["csv", "jsonl", "geojson", "ics", "timelinejs"]
+RowsPer = Literal["fact", "actor"]  # csv only: one row per fact, or per (fact, actor)
 MEDIA_TYPES = {
     "csv": "text/csv; charset=utf-8",
     "jsonl": "application/x-ndjson",
@@ -40,8 +40,8 @@ class Exported:
 
 @dataclass(frozen=True)
 class ExportSpec:
-    format: str
-    rows: str = "fact"  # csv only: one row per fact, or per (fact, actor)
+    format: ExportFormat
+    rows: RowsPer = "fact"
     actors: tuple[str, ...] = ()  # the actor filter: per-actor rows and TimelineJS groups favour these
 
     @property
