@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 
 from service.bootstrap import Container, bootstrap
 from service.demo import load_demo
@@ -18,8 +19,11 @@ from service.domain.aggregates import actor_aggregate_id
 from service.domain.facts import validate_fact
 from service.formats.acled import AcledRowError, acled_event_id, acled_fact
 from service.formats.csv_rows import ACTOR_COLUMNS, FACT_COLUMNS, actor_rows, fact_row
+from service.imports.loading import ImportReport, import_rows
+from service.imports.reading import open_fact_file
 from service.readmodels.queries import Axes, FactFilter, list_facts
 from service.settings import Settings
+from tests.conftest import WRITE
 from tests.processes import run_service, service_env
 
 ACLED_HEADER = (
@@ -372,6 +376,52 @@ def test_facts_without_ids_reimport_as_already_stored(database_url: str, tmp_pat
     code, output = run_service(["import", str(path)], env, tmp_path / "2.log")
     assert code == 0 and "0 recorded, 2 already stored" in output, output
     assert len(stored_facts(database_url)) == 2
+
+
+STATEMENT = {"type": "StatementIssued", "occurred_at": "2020-01-06", "summary": "s", "text": "t",
+             "actors": [{"id": "mark-esper", "role": "speaker"}]}
+
+
+def dry_run(container: Container, path: Path) -> ImportReport:
+    with open_fact_file(path) as source:
+        return import_rows(container.store, source.rows(), dry_run=True)
+
+
+@pytest.mark.parametrize(
+    ("document", "facts"),
+    [(STATEMENT, 1), ({"events": [STATEMENT, {**STATEMENT, "summary": "t"}]}, 2), ([STATEMENT], 1)],
+    ids=["one fact", "batch body", "array"],
+)
+def test_a_json_file_holds_what_the_api_takes(container: Container, tmp_path: Path, document: Any, facts: int) -> None:
+    path = tmp_path / "facts.json"
+    path.write_text(json.dumps(document))
+    report = dry_run(container, path)
+    assert (report.read, report.valid, report.errors) == (facts, facts, [])
+
+
+def test_a_json_file_of_something_else_is_reported_not_skipped(container: Container, tmp_path: Path) -> None:
+    path = tmp_path / "facts.json"
+    path.write_text(json.dumps({"events": {"type": "StatementIssued"}}))
+    report = dry_run(container, path)
+    assert report.valid == 0
+    assert [(e.line, e.field) for e in report.errors] == [(1, "")]
+    assert "array of facts" in report.errors[0].reason
+
+
+def test_bad_rows_are_named_as_the_api_names_them(container: Container, client: TestClient, tmp_path: Path) -> None:
+    rows = [
+        {"summary": "no type"},
+        {**STATEMENT, "occurred_until": "2020-01-01"},
+        {**STATEMENT, "type": "Rumour"},
+    ]
+    path = tmp_path / "facts.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows))
+    report = dry_run(container, path)
+    assert [(e.line, e.field) for e in report.errors] == [(1, "type"), (2, "occurred_until"), (3, "type")]
+    assert report.errors[1].reason == "occurred_until is before occurred_at"
+    # The API answers the same fact with the same field and message.
+    answer = client.post("/v1/events", json=rows[1], headers=WRITE).json()
+    assert [(e["field"], e["message"]) for e in answer["errors"]] == [("occurred_until", report.errors[1].reason)]
 
 
 def test_missing_profiles_are_registered_once_and_existing_ones_kept(container: Container) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -11,36 +10,15 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from service.api.responses import Problem, malformed_json
 from service.domain.errors import NotCaughtUpError, TimelineError
-from service.domain.facts import FACT_TYPES
+from service.domain.field_errors import field_errors
 
 log = logging.getLogger(__name__)
-
-
-def field_name(loc: tuple[Any, ...] | list[Any]) -> str:
-    """``("body", "events", 3, "StrikeOccurred", "means")`` -> ``events.3.means``."""
-    parts = [str(p) for p in loc]
-    if parts and parts[0] in ("body", "query", "path", "header"):
-        parts = parts[1:]
-    return ".".join(p for p in parts if p not in FACT_TYPES) or "body"
-
-
-def validation_errors(errors: list[dict[str, Any]]) -> list[dict[str, str]]:
-    out = []
-    for error in errors:
-        message = str(error.get("msg", "invalid"))
-        if message.startswith("Value error, "):
-            message = message[len("Value error, "):]
-        loc = tuple(error.get("loc", ()))
-        if error.get("type") in ("union_tag_invalid", "union_tag_not_found"):
-            loc = (*loc, "type")  # the discriminator itself is the offending field
-        out.append({"field": field_name(loc), "message": message, "type": error.get("type", "")})
-    return out
 
 
 def install(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> Problem:
-        errors = validation_errors(list(exc.errors()))
+        errors = field_errors(exc.errors())
         if any(e["type"] == "json_invalid" for e in errors):
             return malformed_json()
         fields = ", ".join(dict.fromkeys(e["field"] for e in errors))

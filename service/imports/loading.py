@@ -19,7 +19,8 @@ from pydantic import ValidationError
 
 from service.domain.actors import ActorProfileIn, profile_record
 from service.domain.errors import TimelineError
-from service.domain.facts import FACT_TYPES, validate_fact
+from service.domain.facts import validate_fact
+from service.domain.field_errors import field_errors
 from service.imports.reading import Row
 from service.store.application import TimelineApplication
 
@@ -73,7 +74,7 @@ def import_rows(
         try:
             fact = with_event_id(validate_fact(row.raw))
         except ValidationError as exc:
-            report.errors.extend(RowError(row.line, _field(e["loc"]), e["msg"]) for e in exc.errors())
+            report.errors.extend(RowError(row.line, e["field"], e["message"]) for e in field_errors(exc.errors(), ""))
             continue
         report.valid += 1
         batch.append(_Valid(row.line, fact, row.names))
@@ -152,9 +153,3 @@ def _store_field(exc: TimelineError) -> str:
     names = [error["field"].split(".", 2)[2:] for error in exc.errors if error.get("field")]
     return names[0][0] if names and names[0] else ""
 
-
-def _field(loc: tuple[Any, ...]) -> str:
-    parts = [str(p) for p in loc]
-    if parts and parts[0] in FACT_TYPES:
-        parts = parts[1:]
-    return ".".join(parts)

@@ -180,9 +180,13 @@ def _json_rows(binary: BinaryIO) -> Iterator[Row]:
     except orjson.JSONDecodeError as exc:
         yield Row(1, problem=("", f"not JSON: {exc}"))
         return
-    rows = document.get("events", []) if isinstance(document, dict) else document
+    # The shapes the API takes: a batch body, or one fact; and a plain array of facts.
+    if isinstance(document, dict):
+        rows = document["events"] if "events" in document else [document]
+    else:
+        rows = document
     if not isinstance(rows, list):
-        yield Row(1, problem=("", 'expected a JSON array of facts, {"events": [...]}, or JSON Lines'))
+        yield Row(1, problem=("", 'expected a fact, a JSON array of facts, {"events": [...]}, or JSON Lines'))
         return
     for index, raw in enumerate(rows):
         yield Row(index + 1, raw)
