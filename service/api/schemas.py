@@ -6,6 +6,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from service.domain.stats import Granularity
+
 
 class _Doc(BaseModel):
     model_config = ConfigDict(extra="allow")
@@ -131,7 +133,14 @@ class ChangePage(_Doc):
     next_after: int
 
 
+class Tally(_Doc):
+    count: int
+    fatalities: int
+    types: dict[str, int]
+
+
 class Bucket(_Doc):
+    # Fields in the order of the answer: where the bucket lies, then its tally.
     start: str
     end: str | None = Field(description="exclusive; null only for the bucket that holds 9999-12-31")
     count: int
@@ -139,14 +148,8 @@ class Bucket(_Doc):
     types: dict[str, int]
 
 
-class Tally(_Doc):
-    count: int
-    fatalities: int
-    types: dict[str, int]
-
-
 class Stats(_Doc):
-    by: Literal["day", "week", "month"]
+    by: Granularity
     from_: str | None = Field(alias="from")
     to: str | None
     as_of: str

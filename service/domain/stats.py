@@ -14,7 +14,6 @@ from typing import Any, Literal
 from service.domain.instants import format_instant
 
 Granularity = Literal["day", "week", "month"]
-GRANULARITIES: tuple[Granularity, ...] = ("day", "week", "month")
 # A day-by-day answer over 27 years; more is a request for a coarser `by`.
 MAX_BUCKETS = 10_000
 
