@@ -65,10 +65,15 @@ def _cell(column: str, value: Any) -> str:
     return text
 
 
+def actors_cell(actors: Iterable[dict[str, str]]) -> str:
+    """``id:role;id:role``, the form a spreadsheet user edits and ``raw_fact`` reads back."""
+    return ";".join(f"{a['id']}:{a['role']}" for a in actors)
+
+
 def fact_row(fact: dict[str, Any]) -> list[str]:
     """One exported row of a stored fact (as the API shows it), in FACT_COLUMNS order."""
     values: dict[str, Any] = {column: fact.get(column) for column in FACT_COLUMNS}
-    values["actors"] = ";".join(f"{a['id']}:{a['role']}" for a in fact.get("actors", []))
+    values["actors"] = actors_cell(fact.get("actors", []))
     values["refers_to"] = ";".join(fact.get("refers_to", []))
     values["sources"] = orjson.dumps(fact["sources"]).decode() if fact.get("sources") else ""
     for place in PLACES:

@@ -11,6 +11,8 @@ from typing import Any
 
 import orjson
 
+from service.formats.csv_rows import actors_cell
+
 HEAD = b'{"type":"FeatureCollection","features":['
 TAIL = b"]}\n"
 PLACE_FIELDS = ("location", "to", "from")
@@ -21,18 +23,28 @@ SCALARS = (
 )
 
 
-def feature(fact: dict[str, Any]) -> dict[str, Any] | None:
-    """The fact's feature, or None when none of its places has coordinates."""
+def place_of(fact: dict[str, Any], *, located: bool = False) -> tuple[str, dict[str, Any]] | None:
+    """(field, place) where the fact happened: its location, else its destination, else its origin.
+
+    With ``located``, the first of those that has coordinates.
+    """
     for place_field in PLACE_FIELDS:
         place = fact.get(place_field)
-        if place and place.get("lat") is not None and place.get("lon") is not None:
-            break
-    else:
+        if place and (not located or (place.get("lat") is not None and place.get("lon") is not None)):
+            return place_field, place
+    return None
+
+
+def feature(fact: dict[str, Any]) -> dict[str, Any] | None:
+    """The fact's feature, or None when none of its places has coordinates."""
+    found = place_of(fact, located=True)
+    if found is None:
         return None
+    place_field, place = found
     properties: dict[str, Any] = {"event_id": fact["event_id"]}
     properties.update({key: fact[key] for key in SCALARS if key in fact})
     properties.update(
-        actors=";".join(f"{a['id']}:{a['role']}" for a in fact["actors"]),
+        actors=actors_cell(fact["actors"]),
         place_field=place_field,
         place=place["name"],
         country=place["country"],

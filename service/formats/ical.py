@@ -17,6 +17,8 @@ import re
 from datetime import date, timedelta
 from typing import Any
 
+from service.formats.geo import place_of
+
 HEAD = (
     "BEGIN:VCALENDAR\r\n"
     "VERSION:2.0\r\n"
@@ -94,8 +96,8 @@ def vevent(fact: dict[str, Any], revised_at: str) -> bytes:
         f"CATEGORIES:{_text(fact['type'])}",
         f"STATUS:{_status(fact)}",
     ]
-    place = fact.get("location") or fact.get("to") or fact.get("from")
-    if place:
+    if (found := place_of(fact)) is not None:
+        place = found[1]
         lines.append(f"LOCATION:{_text(place['name'] + ', ' + place['country'])}")
         if place.get("lat") is not None:
             lines.append(f"GEO:{place['lat']};{place['lon']}")
