@@ -289,6 +289,33 @@ def test_a_deep_link_restores_the_view(page: Any, demo: Demo, request: pytest.Fi
     only_own_host(demo)
 
 
+def test_a_link_with_values_the_api_refuses_opens_without_them(
+    page: Any, demo: Demo, request: pytest.FixtureRequest
+) -> None:
+    page.goto(f"{demo.base}/?actors=nato&date=2020-02-30&as_of=yesterday&reported_by=2020-13-01"
+              f"#token={demo.token}", timeout=WAIT_MS)
+    lanes_drawn(page)
+    state_at(page, "2020-01-07")  # the last day with facts, as with no date at all
+    assert mission_status(page) == "suspended"
+    assert page.locator("#asof-now").is_checked() and not page.locator("#reported-on").is_checked()
+    params = view_params(page)
+    assert params["date"] == "2020-01-07" and "as_of" not in params and "reported_by" not in params
+    shot(page, demo, request, "cleaned")
+
+    # A day for as_of is the end of that day, as in the API; an offset is turned into UTC.
+    page.goto(f"{demo.base}/?actors=nato&date=2020-01-05&as_of=2020-01-04#token={demo.token}", timeout=WAIT_MS)
+    lanes_drawn(page)
+    state_at(page, "2020-01-05")
+    assert page.locator("#asof-input").input_value() == "2020-01-04T23:59:59"
+    assert view_params(page)["as_of"] == "2020-01-04T23:59:59.999999Z"
+    page.goto(f"{demo.base}/?actors=nato&as_of=2020-01-04T12:00:00%2B02:00#token={demo.token}", timeout=WAIT_MS)
+    lanes_drawn(page)
+    assert view_params(page)["as_of"] == "2020-01-04T10:00:00Z"
+    assert page.locator("#asof-input").input_value().startswith("2020-01-04T10:00")
+    assert demo.console_errors == []
+    only_own_host(demo)
+
+
 def test_without_a_token_the_page_asks_for_one(page: Any, demo: Demo, request: pytest.FixtureRequest) -> None:
     page.goto(f"{demo.base}/", timeout=WAIT_MS)
     page.wait_for_selector("#token-box:not([hidden])", timeout=WAIT_MS)

@@ -42,9 +42,10 @@ function readUrl() {
   const list = (name) => (q.get(name) || "").split(",").map((s) => s.trim()).filter(Boolean);
   view.actors = list("actors");
   view.types = q.has("types") ? list("types").filter((t) => TYPE_COLOR[t]) : null;
-  view.date = /^\d{4}-\d{2}-\d{2}$/.test(q.get("date") || "") ? q.get("date") : null;
-  view.asOf = q.get("as_of") || null;
-  view.reportedBy = q.get("reported_by") || null;
+  // A link with a value the API would refuse opens without it, rather than as an error.
+  view.date = isDay(q.get("date")) ? q.get("date") : null;
+  view.asOf = utcAsOf(q.get("as_of"));
+  view.reportedBy = isDay(q.get("reported_by")) || isInstant(q.get("reported_by")) ? q.get("reported_by") : null;
   const from = Date.parse(q.get("from") || "");
   const to = Date.parse(q.get("to") || "");
   [view.from, view.to] = Number.isFinite(from) && Number.isFinite(to) && to > from ? [from, to] : [null, null];
@@ -71,6 +72,23 @@ function writeUrl(push = false) {
 
 // --- time helpers -------------------------------------------------------------------------
 
+// A calendar day the API takes: year 1 on, and a real date (no 31 April).
+function isDay(s) {
+  if (!/^\d{4}-\d{2}-\d{2}$/.test(s || "") || s < "0001-01-01") return false;
+  const ms = Date.parse(`${s}T00:00:00Z`);
+  return Number.isFinite(ms) && new Date(ms).toISOString().slice(0, 10) === s;
+}
+
+// A date-time with its offset, as the API asks of as_of and reported_by.
+const isInstant = (s) => /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/.test(s || "")
+  && isDay(s.slice(0, 10)) && Number.isFinite(Date.parse(s));
+
+// as_of in UTC, as the as-of field shows it; a day means its end, as in the API.
+function utcAsOf(s) {
+  if (isDay(s)) return `${s}T23:59:59.999999Z`;
+  if (!isInstant(s)) return null;
+  return s.endsWith("Z") ? s : isoShort(Date.parse(s));
+}
 const isoShort = (ms) => new Date(ms).toISOString().replace(".000Z", "Z");
 const dayOf = (ms) => new Date(ms).toISOString().slice(0, 10);
 const dayStart = (day) => Date.parse(`${day}T00:00:00Z`);
