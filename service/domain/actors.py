@@ -9,7 +9,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from service.domain.errors import InvalidInputError
-from service.domain.facts import SLUG_PATTERN, Slug, Text
+from service.domain.facts import SLUG_PATTERN, Slug
+from service.domain.text import Text
 
 ActorKind = Literal["state", "alliance", "armed_group", "person", "organisation"]
 

@@ -11,9 +11,10 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from service.domain.facts import Instant, LongText, Source, check_size, validate_fact
+from service.domain.facts import Instant, Source, check_size, validate_fact
 from service.domain.instants import format_instant
 from service.domain.revisions import FIXED_FIELDS
+from service.domain.text import LongText
 
 Reason = Annotated[LongText, Field(max_length=2000)]
 

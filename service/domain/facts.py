@@ -11,7 +11,6 @@ import re
 from datetime import datetime
 from functools import cache
 from typing import Annotated, Any, Literal, Union
-from urllib.parse import urlsplit
 from uuid import UUID
 
 import orjson
@@ -37,6 +36,7 @@ from service.domain.instants import (
     is_date_only,
     parse_instant,
 )
+from service.domain.text import LongText, Text, Url
 
 MAX_FACT_BYTES = 64 * 1024
 MAX_POSITION = 2**63 - 1  # positions are signed 64-bit integers in both stores
@@ -84,20 +84,6 @@ def _country(value: str) -> str:
     return code
 
 
-def _no_nul(value: str) -> str:
-    # PostgreSQL text cannot hold NUL, and no reader wants one.
-    if "\x00" in value:
-        raise ValueError("text may not contain NUL characters")
-    return value
-
-
-def _http_url(value: str) -> str:
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValueError("expected an absolute http(s) URL")
-    return value
-
-
 Instant = Annotated[
     datetime,
     BeforeValidator(_instant),
@@ -110,18 +96,11 @@ Instant = Annotated[
     ),
 ]
 Slug = Annotated[str, StringConstraints(pattern=SLUG_PATTERN, min_length=1, max_length=80)]
-Text = Annotated[str, StringConstraints(min_length=1, max_length=500, pattern=r"\S"), AfterValidator(_no_nul)]
-LongText = Annotated[
-    str, StringConstraints(min_length=1, max_length=20_000, pattern=r"\S"), AfterValidator(_no_nul)
-]
 Count = Annotated[int, Strict(), Field(ge=0, le=100_000_000)]
 Flag = Annotated[bool, Strict()]
 Latitude = Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False)]
 Longitude = Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False)]
 Country = Annotated[str, StringConstraints(min_length=2, max_length=2), AfterValidator(_country)]
-Url = Annotated[
-    str, StringConstraints(min_length=1, max_length=2000), AfterValidator(_no_nul), AfterValidator(_http_url)
-]
 
 Precision = Literal["exact", "minute", "hour", "day", "week", "month", "year"]
 Confidence = Literal["confirmed", "reported", "claimed", "disputed"]

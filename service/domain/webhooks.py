@@ -11,7 +11,8 @@ from uuid import NAMESPACE_URL, uuid5
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator, model_validator
 
-from service.domain.facts import FACT_TYPES, MAX_POSITION, Instant, Slug, Text, Url
+from service.domain.facts import FACT_TYPES, MAX_POSITION, Instant, Slug
+from service.domain.text import Text, Url
 
 FactType = Literal[
     "StrikeOccurred", "MissionSuspended", "MissionResumed",
