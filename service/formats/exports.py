@@ -13,10 +13,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import orjson
-
 from service.domain.instants import micros_to_text
-from service.formats import csv_rows, geo, ical, timelinejs
+from service.formats import csv_rows, geo, ical, json_text, timelinejs
 
 ExportFormat = Literal["csv", "jsonl", "geojson", "ics", "timelinejs"]
 RowsPer = Literal["fact", "actor"]  # csv only: one row per fact, or per (fact, actor)
@@ -70,7 +68,7 @@ def _parts(spec: ExportSpec) -> Parts:
         columns = csv_rows.ACTOR_COLUMNS if spec.rows == "actor" else csv_rows.FACT_COLUMNS
         return _csv_text([list(columns)]), lambda page: [_csv_page(spec, page)], b"", b""
     if spec.format == "jsonl":
-        return b"", lambda page: [orjson.dumps(e.fact) + b"\n" for e in page], b"", b""
+        return b"", lambda page: [json_text.dumps(e.fact) + b"\n" for e in page], b"", b""
     if spec.format == "geojson":
         return geo.HEAD, lambda page: [geo.encoded(e.fact) for e in page], geo.TAIL, b","
     if spec.format == "ics":

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
+from service.formats import json_text
 from service.formats.csv_rows import actors_cell
 
 HEAD = b'{"type":"FeatureCollection","features":['
@@ -60,4 +59,4 @@ def feature(fact: dict[str, Any]) -> dict[str, Any] | None:
 
 def encoded(fact: dict[str, Any]) -> bytes | None:
     found = feature(fact)
-    return None if found is None else orjson.dumps(found)
+    return None if found is None else json_text.dumps(found)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from datetime import date, timedelta
 from typing import Any
+from urllib.parse import quote
 
 from service.formats.geo import place_of
 
@@ -29,14 +30,25 @@ HEAD = (
 TAIL = b"END:VCALENDAR\r\n"
 # Precisions coarser than a moment are all-day events on the day the fact is placed at.
 ALL_DAY = frozenset({"day", "week", "month", "year"})
-# TEXT may hold no control characters but the line breaks it escapes (RFC 5545 3.3.11).
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+# TEXT may hold no control characters but the line breaks it escapes (RFC 5545 3.3.11). C1
+# controls and U+2028/U+2029 are allowed by the RFC, but readers that split lines the Unicode
+# way (Python's str.splitlines among them) end a line there: they go too. Writes refuse all of
+# these now; a fact recorded before that may still hold them.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
+# What a URI value keeps as it is: RFC 3986's reserved and unreserved characters, and "%" so an
+# escaped URL is not escaped twice. Anything else (a control, a space, a non-ASCII letter) is
+# percent-encoded: a URI property is not TEXT and has no escaping of its own.
+_URI_SAFE = "!#$%&'()*+,/:;=?@[]~"
 _LINE_OCTETS = 75
 
 
 def _text(value: str) -> str:
     value = _CONTROL.sub(" ", value.replace("\r\n", "\n").replace("\r", "\n"))
     return value.replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,").replace("\n", "\\n")
+
+
+def _uri(value: str) -> str:
+    return quote(value, safe=_URI_SAFE)
 
 
 def _fold(line: str) -> bytes:
@@ -102,7 +114,7 @@ def vevent(fact: dict[str, Any], revised_at: str) -> bytes:
         if place.get("lat") is not None:
             lines.append(f"GEO:{place['lat']};{place['lon']}")
     if fact.get("sources"):
-        lines.append(f"URL:{fact['sources'][0]['url']}")
+        lines.append(f"URL:{_uri(fact['sources'][0]['url'])}")
     lines.append("END:VEVENT")
     return b"".join(_fold(line) for line in lines)
 

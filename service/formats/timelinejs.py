@@ -11,10 +11,9 @@ from collections.abc import Iterable
 from html import escape
 from typing import Any
 
-import orjson
-
 from service.domain.facts import ROLES
 from service.domain.instants import parse_instant
+from service.formats import json_text
 
 HEAD = (
     b'{"title":{"text":{"headline":"Crisis timeline",'
@@ -79,4 +78,4 @@ def _html(fact: dict[str, Any]) -> str:
 
 
 def encoded(fact: dict[str, Any], preferred: Iterable[str] = ()) -> bytes:
-    return orjson.dumps(slide(fact, preferred))
+    return json_text.dumps(slide(fact, preferred))
