@@ -1,4 +1,9 @@
-"""Refuses webhook targets on private, loopback, link-local or multicast addresses (SSRF).
+"""Refuses webhook targets on any address that is not globally routable unicast (SSRF).
+
+Private, loopback, link-local, shared (100.64.0.0/10, where cloud metadata can
+answer), documentation, reserved and multicast addresses are refused, and so is
+every IPv6 form that wraps such an IPv4 address (mapped, compatible, NAT64,
+6to4, Teredo): each is checked as the IPv4 a packet to it ends up at.
 
 Checked when a subscription is created or its URL changes, and again before
 every delivery, since what a name resolves to can change. A delivery then
@@ -32,13 +37,52 @@ def _allow_entries(allow: str) -> tuple[set[str], list[ipaddress.IPv4Network | i
     return names, networks
 
 
-def _forbidden(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    return (
-        address.is_private or address.is_loopback or address.is_link_local or address.is_multicast
-        or address.is_reserved or address.is_unspecified
-    )
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+# Not globally routable, though ``ipaddress`` (3.11) calls them global: site-local fec0::/10
+# (deprecated by RFC 3879, still routed inside some networks), the 6to4 relay anycast
+# 192.88.99.0/24 (RFC 7526) and the documentation prefix 3fff::/20 (RFC 9637).
+_NOT_GLOBAL = tuple(ipaddress.ip_network(n) for n in ("fec0::/10", "192.88.99.0/24", "3fff::/20"))
+# NAT64 (RFC 6052): the well-known prefix carries the IPv4 in its last 32 bits, and a packet
+# to it goes to that IPv4. The local-use prefix (RFC 8215) places the IPv4 where its network
+# chose, so what it reaches cannot be told from the address: it is refused.
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")
+_IPV4_COMPATIBLE = ipaddress.ip_network("::/96")  # ::a.b.c.d, deprecated (RFC 4291 2.5.5.1)
+
+
+def _embedded_ipv4(address: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """The IPv4 addresses an IPv6 address wraps, which a packet to it may end up at.
+
+    6to4 (2002::/16) and Teredo (2001::/32, its server and its client) tunnel to the IPv4
+    they name: 2002:7f00:1:: is loopback by another name.
+    """
+    if address.ipv4_mapped is not None:
+        return [address.ipv4_mapped]
+    if address in _NAT64 or (address in _IPV4_COMPATIBLE and int(address) > 1):  # :: and ::1 wrap nothing
+        return [ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)]
+    if address.sixtofour is not None:
+        return [address.sixtofour]
+    if address.teredo is not None:
+        return list(address.teredo)
+    return []
+
+
+def refusal(address: Address) -> str | None:
+    """Why a webhook may not be sent to the address, or None if it is globally routable unicast."""
+    if isinstance(address, ipaddress.IPv6Address):
+        if address in _NAT64_LOCAL:
+            return "a local-use NAT64 address, which can reach any IPv4 address"
+        for inner in _embedded_ipv4(address):
+            if (why := refusal(inner)) is not None:
+                return f"an address that wraps {inner}, {why}"
+        if address.ipv4_mapped is not None or address in _NAT64:
+            return None  # the wrapped IPv4, checked above, is where the packet goes
+    if address.is_multicast:
+        return "a multicast address"
+    if not address.is_global or address.is_reserved or any(address in n for n in _NOT_GLOBAL):
+        return "not a globally routable address (private, loopback, link-local, shared or reserved)"
+    return None
 
 
 @dataclass(frozen=True)
@@ -72,10 +116,9 @@ def check_target(url: str, allow: str = "") -> list[str]:
         addresses.append(str(address))
         if any(address in network for network in networks):
             continue
-        if _forbidden(address):
+        if (why := refusal(address)) is not None:
             raise UnsafeTargetError(
-                f"'{host}' resolves to {address}, a private, loopback, link-local or multicast address; "
-                "name it in TIMELINE_WEBHOOK_ALLOW_HOSTS to allow it"
+                f"'{host}' resolves to {address}, {why}; name it in TIMELINE_WEBHOOK_ALLOW_HOSTS to allow it"
             )
     return list(dict.fromkeys(addresses))
 
