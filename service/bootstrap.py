@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 import threading
 import time
@@ -21,6 +22,7 @@ from service.readmodels.worker import PostgresListener, ProjectionWorker, read_p
 from service.settings import Settings
 from service.store.application import TimelineApplication
 from service.store.backends import create_read_engine, event_store_env, is_sqlite, normalise_url
+from service.store.health import StorageHealth, free_space
 from service.webhooks.dispatcher import Dispatcher
 from service.webhooks.outbox import WebhookOutbox
 from service.webhooks.subscriptions import Subscriptions
@@ -41,6 +43,8 @@ class Container:
     metrics: Metrics
     # Queries run at once by API requests in this process (see Settings.read_concurrency).
     read_slots: threading.BoundedSemaphore
+    # The last storage failure, reported by /readyz until a write succeeds again.
+    storage: StorageHealth
     listeners: list[Any] = field(default_factory=list)
     token_scopes: dict[str, str] = field(default_factory=dict)
     running: bool = False
@@ -157,6 +161,11 @@ def bootstrap(settings: Settings, *, apply_migrations: bool = True) -> Container
     projections[1].after_commit.append(wake_dispatcher)
     metrics = Metrics()
     store.save_observers.append(metrics.observe_append)
+    storage = StorageHealth(free_space(os.path.dirname(url.database or ".")) if is_sqlite(url) else None)
+    store.save_observers.append(storage.succeeded)
+    for worker in projections:
+        worker.after_commit.append(storage.succeeded)
+        worker.on_storage_failure.append(storage.failed)
     dispatcher.on_outcome.append(lambda _message_id, outcome: metrics.observe_webhook_attempt(outcome.kind))
     container = Container(
         settings=settings,
@@ -168,6 +177,7 @@ def bootstrap(settings: Settings, *, apply_migrations: bool = True) -> Container
         subscriptions=Subscriptions(engine, settings.webhook_allow_hosts, store.max_position),
         metrics=metrics,
         read_slots=threading.BoundedSemaphore(settings.read_concurrency or (2 if is_sqlite(url) else 4)),
+        storage=storage,
         token_scopes=settings.token_scopes(),
     )
     metrics.read_store_with(container.store_reading)

@@ -81,7 +81,9 @@ ERRORS = {
     "413": "Body too large",
     "422": "Invalid input; `errors` names each field",
     "503": "The read models have not reached `min_position` in time (see Retry-After)",
+    "507": "The database's disk is full; nothing was recorded",
 }
+WRITES = frozenset({"post", "put", "patch", "delete"})
 
 
 def _document(app: FastAPI) -> dict[str, Any]:
@@ -92,7 +94,7 @@ def _document(app: FastAPI) -> dict[str, Any]:
         title=app.title, version=app.version, description=app.description, routes=app.routes
     )
     for path, operations in document["paths"].items():
-        for operation in operations.values():
+        for method, operation in operations.items():
             responses = operation.setdefault("responses", {})
             params = {p["name"] for p in operation.get("parameters", [])}
             wanted = {"422"}
@@ -102,6 +104,8 @@ def _document(app: FastAPI) -> dict[str, Any]:
                 wanted |= {"400", "413"}
             if "min_position" in params:
                 wanted.add("503")
+            if path.startswith("/v1/") and method in WRITES:
+                wanted.add("507")
             for code in wanted:
                 responses.setdefault(code, {"description": ERRORS[code]})
             for code, response in responses.items():

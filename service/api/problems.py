@@ -11,6 +11,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from service.api.responses import Problem, malformed_json
 from service.domain.errors import NotCaughtUpError, TimelineError
 from service.domain.field_errors import field_errors
+from service.store.failures import FULL, STORAGE_ERRORS, UNAVAILABLE, FailureKind
+
+# How long a client should wait before trying again when the database cannot serve.
+UNAVAILABLE_RETRY_AFTER = "5"
+READS = frozenset({"GET", "HEAD"})
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +44,36 @@ def install(app: FastAPI) -> None:
         )
         return Problem(exc.status_code, title, str(exc.detail), headers=getattr(exc, "headers", None))
 
+    async def _storage(request: Request, exc: Exception) -> Problem:
+        # Handled here rather than by the catch-all: Starlette re-raises what reaches the
+        # catch-all after answering, and uvicorn then drops the connection.
+        container = request.app.state.container
+        kind = container.storage.observe(exc) if container is not None else None
+        if kind is None:
+            return _unexpected(request, exc)
+        log.warning("database %s on %s %s: %s", kind, request.method, request.url.path, str(exc).splitlines()[0])
+        return storage_problem(kind, write=request.method not in READS)
+
+    for error_type in STORAGE_ERRORS:
+        app.add_exception_handler(error_type, _storage)
+
     @app.exception_handler(Exception)
     async def _bug(request: Request, exc: Exception) -> Problem:
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return Problem(500, "Internal server error", "an unexpected error occurred; it has been logged")
+        return _unexpected(request, exc)
+
+
+def _unexpected(request: Request, exc: Exception) -> Problem:
+    log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return Problem(500, "Internal server error", "an unexpected error occurred; it has been logged")
+
+
+def storage_problem(kind: FailureKind, *, write: bool) -> Problem:
+    """507 for a full disk, 503 for a database that cannot serve now; a write says nothing stayed."""
+    outcome = "nothing was recorded" if write else "this read could not be answered"
+    if kind == FULL:
+        return Problem(507, "Insufficient storage", f"the database's disk is full; {outcome}")
+    assert kind == UNAVAILABLE
+    return Problem(
+        503, "Database unavailable", f"the database cannot serve now; {outcome}; retry later",
+        headers={"Retry-After": UNAVAILABLE_RETRY_AFTER},
+    )

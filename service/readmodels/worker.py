@@ -20,6 +20,7 @@ from sqlalchemy import Connection, Engine, select, update
 from service.readmodels.projection import dialect_insert
 from service.readmodels.tables import projection_positions
 from service.store.backends import write_transaction
+from service.store.failures import FailureKind, classify
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +122,8 @@ class ProjectionWorker:
         self.waker = Waker()
         self.watch = PositionWatch()
         self.after_commit: list[Callable[[int], None]] = []
+        # Told of every batch that failed for want of a usable database (full, unavailable).
+        self.on_storage_failure: list[Callable[[FailureKind], None]] = []
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
 
@@ -221,9 +224,8 @@ class ProjectionWorker:
             started = time.monotonic()
             try:
                 applied = self.process_batch()
-            except Exception:
-                log.exception("projection %s failed; retrying in %.1fs", self.name, backoff)
-                self._stop.wait(backoff)
+            except Exception as exc:
+                self._retry_after_failure(exc, backoff)
                 backoff = min(backoff * 2, 10.0)
                 continue
             backoff = 0.1
@@ -236,6 +238,21 @@ class ProjectionWorker:
                 # their speed. After a quiet spell the first append is applied at once.
                 self._stop.wait(max(0.0, self.min_interval - (time.monotonic() - started)))
 
+    def _retry_after_failure(self, exc: Exception, backoff: float) -> None:
+        """Log the failure and wait before the same batch is tried again (it rolled back)."""
+        kind = classify(exc)
+        if kind is None:
+            log.exception("projection %s failed; retrying in %.1fs", self.name, backoff)
+            self._stop.wait(backoff)
+            return
+        for listener in self.on_storage_failure:
+            listener(kind)
+        # A full or unavailable database is the operator's to fix, not a bug: one line per
+        # retry, no traceback. An append that commits in this process means it is fixed, so
+        # the wait ends then (the waker), not a backoff of up to 10 s later.
+        log.warning("projection %s: database %s (%s); retrying in %.1fs",
+                    self.name, kind, str(exc).splitlines()[0], backoff)
+        self.waker.wait(backoff)
 
 class PostgresListener:
     """Wakes workers on the store's NOTIFY; reconnects by itself when the connection drops."""
