@@ -119,3 +119,93 @@ def test_unauthenticated_large_bodies_cost_no_memory_and_no_latency(database_url
         assert growth < 40, f"RSS grew by {growth:.0f} MiB"
         assert max(latencies, default=0) < 0.5, latencies
 
+
+# --- slow clients are cut off -------------------------------------------------------------
+
+HEAD_BOUND = 1.0
+BODY_BOUND = 2.0
+SLACK = 1.5  # seconds the server may take beyond a bound to close (a loaded 2-core machine)
+
+
+def bounded_env() -> dict[str, str]:
+    return {"TIMELINE_HEADER_TIMEOUT": str(HEAD_BOUND), "TIMELINE_BODY_TIMEOUT": str(BODY_BOUND)}
+
+
+def closed_after(sock: socket.socket, started: float, trickle: bytes = b"") -> tuple[float, bytes]:
+    """Seconds from ``started`` until the server closes ``sock`` (sending ``trickle`` a byte at a
+    time meanwhile), and what it answered; fails on the socket's timeout."""
+    answer = b""
+    sock.settimeout(0.2 if trickle else sock.gettimeout())
+    sent = 0
+    while True:
+        try:
+            chunk = sock.recv(65536)
+        except TimeoutError:
+            if time.monotonic() - started > 10:
+                raise
+            if sent < len(trickle):
+                try:
+                    sock.send(trickle[sent:sent + 1])
+                except OSError:
+                    return time.monotonic() - started, answer
+                sent += 1
+            continue
+        except ConnectionResetError:
+            return time.monotonic() - started, answer
+        if not chunk:
+            return time.monotonic() - started, answer
+        answer += chunk
+
+
+def test_partial_heads_and_a_trickled_body_are_closed_while_others_are_served(
+    database_url: str, tmp_path: Path
+) -> None:
+    with serving(database_url, TOKENS, tmp_path / "serve.log", extra_env=bounded_env()) as server:
+        results: dict[str, list[tuple[float, bytes]]] = {"idle": [], "head": [], "trickle": [], "body": []}
+
+        def slow(kind: str, first: bytes, trickle: bytes = b"") -> None:
+            with connect(server, timeout=10.0) as sock:
+                started = time.monotonic()
+                sock.sendall(first)
+                results[kind].append(closed_after(sock, started, trickle))
+
+        partial_head = b"GET /v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        body_head = post_head("/v1/events", 2000, "Authorization: Bearer w")
+        clients = [threading.Thread(target=slow, args=("idle", b"")) for _ in range(20)]
+        clients += [threading.Thread(target=slow, args=("head", partial_head)) for _ in range(60)]
+        clients += [threading.Thread(target=slow, args=("trickle", b"G", b"ET /healthz HTTP/1.1\r\nX: y" * 5))
+                    for _ in range(20)]
+        clients.append(threading.Thread(target=slow, args=("body", body_head + b"{", b" " * 1000)))
+        for client in clients:
+            client.start()
+        served = []
+        while any(client.is_alive() for client in clients):
+            started = time.monotonic()
+            assert httpx.get(f"{server.base_url}/healthz", timeout=5.0).status_code == 200
+            served.append(time.monotonic() - started)
+            time.sleep(0.05)
+        for client in clients:
+            client.join(15)
+
+    for kind, bound in (("idle", HEAD_BOUND), ("head", HEAD_BOUND), ("trickle", HEAD_BOUND), ("body", BODY_BOUND)):
+        times = [elapsed for elapsed, _ in results[kind]]
+        assert times and max(times) < bound + SLACK, (kind, times)
+        assert min(times) >= bound - 0.2, (kind, times)  # not cut off before its bound
+    (_, answer), = results["body"]
+    assert answer.startswith(b"HTTP/1.1 408 "), answer
+    assert b"application/problem+json" in answer and b'"status":408' in answer
+    assert served and max(served) < 1.0, served
+
+
+def test_every_process_of_serve_processes_closes_a_partial_head(database_url: str, tmp_path: Path) -> None:
+    with serving(database_url, TOKENS, tmp_path / "serve.log", "--processes", "2", "--no-workers",
+                 extra_env=bounded_env()) as server:
+        # Several connections, so that both processes get some of them.
+        socks = [connect(server) for _ in range(8)]
+        started = time.monotonic()
+        for sock in socks:
+            sock.sendall(b"GET /healthz HTTP/1.1\r\n")
+        times = [closed_after(sock, started)[0] for sock in socks]
+        for sock in socks:
+            sock.close()
+        assert max(times) < HEAD_BOUND + SLACK, times
