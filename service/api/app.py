@@ -58,7 +58,11 @@ def create_app(container: Container | None, *, run_workers: bool = False, owns_c
             if owns_container and container is not None:
                 container.close()
 
-    app = FastAPI(title="Crisis timeline", version="1.0.0", description=DESCRIPTION, lifespan=lifespan)
+    # FastAPI's /docs and /redoc load their scripts from a CDN: web_page serves /docs from the package.
+    app = FastAPI(
+        title="Crisis timeline", version="1.0.0", description=DESCRIPTION, lifespan=lifespan,
+        docs_url=None, redoc_url=None,
+    )
     app.state.container = container
     if container is not None:
         app.state.appends = GroupCommitter(container.store.record_facts)
