@@ -121,6 +121,7 @@ def bad_bodies() -> list[Any]:
     """(path, body, content-length) that would be a 400 or a 413 from a caller allowed to write."""
     return [
         pytest.param("/v1/events", b'{"type": ', None, id="malformed"),
+        pytest.param("/v1/events/", b'{"type": "a", "type": "b"}', None, id="duplicate-key-trailing-slash"),
         pytest.param("/v1/events", b'{"type": "a", "type": "b"}', None, id="duplicate-key"),
         pytest.param("/v1/events", b'{"fatalities": NaN}', None, id="nan"),
         pytest.param("/v1/events", b"{}", str(64 * 1024 * 1024), id="declared-too-large"),

@@ -112,6 +112,14 @@ class Authenticate:
         await self.app(scope, receive, send)
 
     def _match(self, scope: Scope) -> tuple[BaseRoute | None, str | None]:
+        found = self._first_match(scope)
+        path = scope["path"]
+        if found[0] is None and path != "/" and path.endswith("/"):
+            # The router would redirect to the path without its slash, after the body was read.
+            found = self._first_match({**scope, "path": path.rstrip("/")})
+        return found
+
+    def _first_match(self, scope: Scope) -> tuple[BaseRoute | None, str | None]:
         # The router's own matching: the first route that matches path and method wins there too.
         for route, needed in self.routes:
             match, _ = route.matches(scope)
