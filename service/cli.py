@@ -86,6 +86,7 @@ def serve(
     import uvicorn
 
     from service.api.app import create_app
+    from service.api.connections import uvicorn_options
     from service.demo import load_demo
 
     settings = _settings()
@@ -109,7 +110,7 @@ def serve(
     # has stopped; ending with SystemExit(0) there lets `finally` close the container.
     signal.signal(signal.SIGTERM, _exit_cleanly)
     try:
-        uvicorn.run(app, host=host, port=port, log_config=None, access_log=False, timeout_graceful_shutdown=10)
+        uvicorn.run(app, host=host, port=port, **uvicorn_options(settings))
     finally:
         container.close()
 
@@ -124,6 +125,7 @@ def _serve_processes(
     """
     import uvicorn
 
+    from service.api.connections import uvicorn_options
     from service.supervisor import Supervised
 
     if demo_token is not None:
@@ -138,7 +140,7 @@ def _serve_processes(
             worker_child.start()
         uvicorn.run(
             "service.api.app:app_from_environment", factory=True, workers=processes, host=host, port=port,
-            log_config=None, access_log=False, timeout_graceful_shutdown=10,
+            **uvicorn_options(settings),
         )
     finally:
         if worker_child is not None:

@@ -153,13 +153,13 @@ def wait_healthy(child: ServiceProcess, timeout: float = 30.0) -> None:
 
 @contextmanager
 def serving(
-    database_url: str, tokens: str, log_path: Path, *extra_args: str, timeout: float = 30.0
+    database_url: str, tokens: str, log_path: Path, *extra_args: str, timeout: float = 30.0,
+    extra_env: dict[str, str] | None = None,
 ) -> Iterator[ServiceProcess]:
     """``python -m service serve --port P`` until healthy; killed on the way out whatever happens."""
     port = free_port()
-    child = start_service(
-        ["serve", "--port", str(port), *extra_args], service_env(database_url, tokens), log_path, port
-    )
+    env = service_env(database_url, tokens, **(extra_env or {}))
+    child = start_service(["serve", "--port", str(port), *extra_args], env, log_path, port)
     try:
         wait_healthy(child, timeout)
         yield child

@@ -117,6 +117,46 @@ def test_read_token_invalid_fact_is_403_not_422(client: TestClient) -> None:
     assert_problem(client.post("/v1/events", json={"type": "Nope"}, headers=READ), 403)
 
 
+def bad_bodies() -> list[Any]:
+    """(path, body, content-length) that would be a 400 or a 413 from a caller allowed to write."""
+    return [
+        pytest.param("/v1/events", b'{"type": ', None, id="malformed"),
+        pytest.param("/v1/events/", b'{"type": "a", "type": "b"}', None, id="duplicate-key-trailing-slash"),
+        pytest.param("/v1/events", b'{"type": "a", "type": "b"}', None, id="duplicate-key"),
+        pytest.param("/v1/events", b'{"fatalities": NaN}', None, id="nan"),
+        pytest.param("/v1/events", b"{}", str(64 * 1024 * 1024), id="declared-too-large"),
+        pytest.param("/v1/events/batch", b"[" + b" " * (17 * 1024 * 1024) + b"]", None, id="too-large"),
+    ]
+
+
+@pytest.mark.parametrize(("path", "body", "length"), bad_bodies())
+def test_unauthenticated_bad_body_is_401_not_400_or_413(
+    client: TestClient, container: Container, path: str, body: bytes, length: str | None
+) -> None:
+    # The body of a caller who may not write is never looked at, so it cannot change the answer.
+    headers = {"content-type": "application/json", **({"content-length": length} if length else {})}
+    before = container.store.max_position()
+    assert_unauthorized(client.post(path, content=body, headers=headers))
+    assert container.store.max_position() == before
+
+
+@pytest.mark.parametrize(("path", "body", "length"), bad_bodies())
+def test_read_token_bad_body_is_403_not_400_or_413(
+    client: TestClient, path: str, body: bytes, length: str | None
+) -> None:
+    headers = {"content-type": "application/json", **READ, **({"content-length": length} if length else {})}
+    assert_problem(client.post(path, content=body, headers=headers), 403)
+
+
+@pytest.mark.parametrize(("path", "body", "length"), bad_bodies())
+def test_write_token_bad_body_is_still_400_or_413(
+    client: TestClient, path: str, body: bytes, length: str | None
+) -> None:
+    headers = {"content-type": "application/json", **WRITE, **({"content-length": length} if length else {})}
+    response = client.post(path, content=body, headers=headers)
+    assert_problem(response, 413 if length or len(body) > 1024 * 1024 else 400)
+
+
 @pytest.mark.parametrize("headers", [READ, WRITE, ADMIN], ids=["read", "write", "admin"])
 @pytest.mark.parametrize("path", ["/v1/events", "/v1/actors", "/v1/state", "/v1/changes"])
 def test_every_token_can_read(client: TestClient, headers: dict[str, str], path: str) -> None:

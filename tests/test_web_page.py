@@ -354,6 +354,47 @@ def test_the_page_is_served_with_a_self_only_policy(demo: Demo) -> None:
         assert "@import" not in text and "cdn" not in text.lower(), name
 
 
+VIOLATIONS = """
+window.__violations = [];
+document.addEventListener("securitypolicyviolation",
+  e => window.__violations.push(`${e.violatedDirective} ${e.blockedURI}`));
+"""
+
+
+def policy_violations(page: Any, demo: Demo) -> list[str]:
+    """What the Content-Security-Policy blocked on the page, as events and as console lines."""
+    reported = [line for line in demo.console_errors if "Content Security Policy" in line]
+    return [*page.evaluate("window.__violations"), *reported]
+
+
+def test_the_page_runs_under_its_policy_without_a_violation(
+    page: Any, demo: Demo, request: pytest.FixtureRequest
+) -> None:
+    page.add_init_script(VIOLATIONS)
+    page.goto(f"{demo.base}/#token={demo.token}", timeout=WAIT_MS)
+    lanes_drawn(page)
+    state_at(page, "2020-01-07")
+    page.locator("#fact-list button").first.click()
+    page.wait_for_selector("#fact-dialog[open] #fact-body *", timeout=WAIT_MS)
+    shot(page, demo, request, "fact-open")
+    assert policy_violations(page, demo) == []
+    assert demo.console_errors == []
+    only_own_host(demo)
+
+
+def test_the_api_docs_load_from_the_service_alone(page: Any, demo: Demo, request: pytest.FixtureRequest) -> None:
+    page.add_init_script(VIOLATIONS)
+    page.goto(f"{demo.base}/docs", timeout=WAIT_MS)
+    page.wait_for_selector(".opblock-summary-path[data-path='/v1/events']", timeout=WAIT_MS)
+    page.locator(".opblock-summary-path[data-path='/v1/events']").first.click()
+    page.wait_for_selector(".opblock.is-open .parameters-container, .opblock.is-open .opblock-description-wrapper")
+    shot(page, demo, request, "docs")
+    assert f"{demo.base}/openapi.json" in demo.requests
+    assert policy_violations(page, demo) == []
+    assert demo.console_errors == []
+    only_own_host(demo)
+
+
 def nato_mission_text(page: Any) -> str:
     found = page.locator(f"#state-panel section[data-actor='nato'] {MISSION}")
     return str(found.inner_text()) if found.count() else ""

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from service.api import problems
+from service.api.auth import Authenticate
 from service.api.limits import BodyLimit
 from service.api.observe import ObserveRequests
 from service.api.routes import (
@@ -57,16 +58,23 @@ def create_app(container: Container | None, *, run_workers: bool = False, owns_c
             if owns_container and container is not None:
                 container.close()
 
-    app = FastAPI(title="Crisis timeline", version="1.0.0", description=DESCRIPTION, lifespan=lifespan)
+    # FastAPI's /docs and /redoc load their scripts from a CDN: web_page serves /docs from the package.
+    app = FastAPI(
+        title="Crisis timeline", version="1.0.0", description=DESCRIPTION, lifespan=lifespan,
+        docs_url=None, redoc_url=None,
+    )
     app.state.container = container
     if container is not None:
         app.state.appends = GroupCommitter(container.store.record_facts)
     problems.install(app)
-    for module in (events, actors, state, stats, exports, changes, stream, subscriptions, health):
-        app.include_router(module.router)
+    routers = [m.router for m in (events, actors, state, stats, exports, changes, stream, subscriptions, health)]
+    for router in routers:
+        app.include_router(router)
     web_page.install(app)
-    # Outermost last: the request id is set before anything is logged or measured.
+    # Outermost last: the request id is set before anything is logged or measured, and
+    # who may call is settled before any body byte is read.
     app.add_middleware(BodyLimit)
+    app.add_middleware(Authenticate, routes=[route for router in routers for route in router.routes])
     app.add_middleware(ObserveRequests, metrics=container.metrics if container is not None else None)
     app.add_middleware(CorrelationIdMiddleware, header_name="X-Request-ID")
     app.openapi = lambda: _document(app)  # type: ignore[method-assign]

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Query, Request
+from fastapi import Depends, Query, Request
 from sqlalchemy import Connection
 
+# Routes take their scope markers from here with the other dependencies; the check itself
+# is service.api.auth's, made before the body is read.
+from service.api.auth import CanRead as CanRead
+from service.api.auth import CanWrite as CanWrite
+from service.api.auth import require as require
 from service.bootstrap import Container
 from service.domain.errors import InvalidInputError, NotCaughtUpError
 from service.domain.instants import (
@@ -21,8 +25,6 @@ from service.domain.instants import (
 )
 from service.readmodels.queries import Axes
 from service.store.group_commit import GroupCommitter
-
-SCOPE_RANK = {"read": 0, "write": 1, "admin": 2}
 
 
 # Dependencies that never block are coroutines: a plain function would cost every request
@@ -39,48 +41,6 @@ async def get_appends(request: Request) -> GroupCommitter:
 
 
 AppendsDep = Annotated[GroupCommitter, Depends(get_appends)]
-
-
-# --- auth ------------------------------------------------------------------------------
-
-
-def _bearer(request: Request) -> str | None:
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
-
-
-def _scope_of(container: Container, token: str) -> str | None:
-    found = None
-    # Compare against every token, in constant time each, so timing tells nothing.
-    for known, scope in container.token_scopes.items():
-        if hmac.compare_digest(known.encode(), token.encode()):
-            found = scope
-    return found
-
-
-def require(scope: str):  # type: ignore[no-untyped-def]
-    async def check(request: Request, container: ContainerDep) -> None:
-        tokens = container.token_scopes
-        if scope == "read" and (not tokens or container.settings.public_reads):
-            return
-        token = _bearer(request)
-        if token is None:
-            detail = "this call needs a bearer token" if tokens else (
-                "writes are disabled: no API tokens are configured (TIMELINE_API_TOKENS)"
-            )
-            raise HTTPException(401, detail, headers={"WWW-Authenticate": "Bearer"})
-        granted = _scope_of(container, token)
-        if granted is None:
-            raise HTTPException(401, "unknown token", headers={"WWW-Authenticate": "Bearer"})
-        if SCOPE_RANK[granted] < SCOPE_RANK[scope]:
-            raise HTTPException(403, f"this call needs the '{scope}' scope")
-
-    return Depends(check)
-
-
-CanRead = require("read")
-CanWrite = require("write")
 
 
 # --- reading ---------------------------------------------------------------------------

@@ -1,4 +1,8 @@
-"""The web timeline: a static page (HTML, CSS, ES modules) shipped in the package, no build step."""
+"""The web timeline: a static page (HTML, CSS, ES modules) shipped in the package, no build step.
+
+``vendor/`` holds front-end libraries as their npm packages publish them, with their licences
+(docs/decisions/0009-no-cdn-vendored-swagger-ui.md says which and how to refresh them).
+"""
 
 from __future__ import annotations
 
@@ -7,3 +11,5 @@ from pathlib import Path
 
 STATIC_DIR = Path(str(files(__name__) / "static"))
 INDEX_HTML = STATIC_DIR / "index.html"
+DOCS_HTML = STATIC_DIR / "docs.html"
+VENDOR_DIR = Path(str(files(__name__) / "vendor"))
