@@ -150,6 +150,7 @@ def bootstrap(settings: Settings, *, apply_migrations: bool = True) -> Container
         schedule=settings.retry_schedule(),
         timeout=settings.webhook_timeout,
         allow_hosts=settings.webhook_allow_hosts,
+        concurrency=settings.webhook_concurrency,
     )
 
     def wake_dispatcher(_position: int) -> None:

@@ -27,6 +27,8 @@ class Settings(BaseSettings):
     projection_interval: float = Field(default=0.05, ge=0, le=5)
     webhook_retry_schedule: str = "5,300,1800,7200,18000,36000,36000"
     webhook_timeout: float = Field(default=15.0, gt=0, le=300)
+    # Delivery slots per dispatcher: how many subscribers are being called at once.
+    webhook_concurrency: int = Field(default=32, ge=1, le=256)
     webhook_allow_hosts: str = ""
     # Seconds a client has to send a request's head, and then its whole body (service.api.connections).
     header_timeout: float = Field(default=10.0, gt=0, le=300)

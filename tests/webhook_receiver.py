@@ -7,7 +7,11 @@ number of ``Endpoint``s, each at its own path. An endpoint
 - verifies the Standard Webhooks signature of every request with every secret it was given
   (``standardwebhooks.webhooks.Webhook(secret).verify(body, headers)``) and records which
   secrets verified it;
-- answers from a script of responses (status, headers, delay) and then with a default.
+- answers from a script of responses (status, headers, delay) and then with a default;
+- can answer the way a bad subscriber does: a body far larger than anyone should read
+  (``flood``), or a byte at a time, in the body or in the headers (``trickle``), until the
+  sender goes away or ``trickle_for`` seconds have passed; each request records how many
+  bytes of its answer were written and when the sender stopped listening.
 
 Every wait here is bounded by a deadline.
 """
@@ -32,6 +36,10 @@ class Reply:
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0  # seconds to sleep before answering
+    flood: int = 0  # bytes of body to send (instead of a short JSON one)
+    trickle: float = 0.0  # seconds between the bytes of a trickled answer (0: no trickle)
+    trickle_for: float = 30.0  # how long a trickle lasts if the sender stays
+    trickle_headers: bool = False  # trickle a header line rather than the body
 
 
 @dataclass
@@ -44,6 +52,7 @@ class Received:
     verify_errors: list[str]
     answered: int  # the status code we answered with
     finished: float | None = None  # time.monotonic() once the answer was written (or the write failed)
+    sent: int = 0  # bytes of the answer's body (or trickled header) written before it finished
 
     @property
     def json(self) -> Any:
@@ -168,7 +177,7 @@ class _Handler(BaseHTTPRequestHandler):
         headers = {k.lower(): v for k, v in self.headers.items()}
         endpoint = self.server.receiver.endpoints.get(self.path)
         if endpoint is None:
-            self._answer(Reply(404))
+            self._answer(Reply(404), Received(self.path, headers, body, arrived, [], [], 404))
             return
         with endpoint._lock:
             secrets = list(endpoint.secrets)
@@ -186,22 +195,48 @@ class _Handler(BaseHTTPRequestHandler):
         endpoint._record(received)
         if reply.delay:
             time.sleep(reply.delay)
-        self._answer(reply)
+        try:
+            self._answer(reply, received)
+        except OSError:
+            self.close_connection = True  # the sender went away (killed, timed out): nothing to answer
         received.finished = time.monotonic()
 
-    def _answer(self, reply: Reply) -> None:
+    def _answer(self, reply: Reply, received: Received) -> None:
         payload = b'{"ok": true}' if 200 <= reply.status < 300 else b'{"error": "scripted"}'
-        try:
-            self.send_response(reply.status)
-            for name, value in reply.headers.items():
-                self.send_header(name, value)
-            self.send_header("content-type", "application/json")
-            self.send_header("content-length", str(len(payload)))
-            self.end_headers()
+        length = reply.flood or (10**9 if reply.trickle and not reply.trickle_headers else len(payload))
+        self.send_response(reply.status)
+        for name, value in reply.headers.items():
+            self.send_header(name, value)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(length))
+        if reply.trickle_headers:
+            self._trickle(reply, received, b"x-slow: ")
+        self.end_headers()
+        if reply.flood:
+            chunk = b"x" * 65536
+            while received.sent < reply.flood:
+                piece = chunk[: reply.flood - received.sent]
+                self.wfile.write(piece)
+                received.sent += len(piece)
+        elif reply.trickle and not reply.trickle_headers:
+            self._trickle(reply, received, b"")
+        else:
             self.wfile.write(payload)
+        self.wfile.flush()
+
+    def _trickle(self, reply: Reply, received: Received, prefix: bytes) -> None:
+        """One byte every ``reply.trickle`` seconds: each is flushed, so no read ever waits long."""
+        self.flush_headers()
+        self.wfile.write(prefix)
+        until = time.monotonic() + reply.trickle_for
+        while time.monotonic() < until:
+            self.wfile.write(b"a")
             self.wfile.flush()
-        except OSError:
-            pass  # the sender went away (killed, timed out): nothing to answer
+            received.sent += 1
+            time.sleep(reply.trickle)
+        self.close_connection = True
+        if reply.trickle_headers:
+            self.wfile.write(b"\r\n")
 
 
 class _Server(ThreadingHTTPServer):

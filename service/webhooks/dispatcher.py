@@ -1,9 +1,16 @@
 """Delivers outbox messages at least once: signed, retried with backoff, logged.
 
-Dispatchers share the outbox through leases: a claim marks messages as being
-delivered until a deadline (taken with ``FOR UPDATE SKIP LOCKED`` on
-PostgreSQL), so several dispatcher processes never attempt one message at
-once, and a crashed dispatcher's messages become due again when its lease ends.
+Messages are claimed and leased as service.webhooks.claims says; each attempt's
+HTTP exchange is bounded as a whole by the timeout (service.webhooks.exchange).
+
+Delivery slots (``concurrency``) are shared so that slow subscribers delay only
+themselves. A subscription holds at most one slot per dispatcher, for one
+attempt's bound at a time. A subscription that is failing (a message of it is
+waiting for a retry, which includes attempts cut off at the timeout) may take a
+slot only while a quarter of the slots (``reserved_slots``) stay free after it,
+and subscriptions that are not failing are claimed first. Hanging subscribers
+delay one that answers only while their first attempts show them to be slow
+(a timeout per slot-full of them); afterwards it always finds a free slot.
 """
 
 from __future__ import annotations
@@ -20,41 +27,20 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
-from sqlalchemy import Engine, and_, insert, or_, select, true, update
+from sqlalchemy import Engine, and_, insert, update
 from standardwebhooks.webhooks import Webhook
 
 from service.domain.webhooks import parse_retry_after, retry_delay
 from service.store.backends import write_transaction
-from service.webhooks.guard import Pinned, UnsafeTargetError, pinned
+from service.webhooks.claims import CLAIM_LIMIT, Claimed, claim, lease_covers, now_us, release, reserved_slots
+from service.webhooks.exchange import EXCERPT, Exchanges
+from service.webhooks.guard import UnsafeTargetError, pinned
 from service.webhooks.tables import subscriptions, webhook_attempts, webhook_messages
 
 log = logging.getLogger(__name__)
 
-# A lease covers the message's turn in its subscription's queue plus this margin;
-# a crashed dispatcher's messages are due again once it has passed.
-LEASE_MARGIN_SECONDS = 10
-CLAIM_LIMIT = 64
-PER_SUBSCRIPTION = 32
-EXCERPT = 300
 REFUSED = "refused: "
-
-
-def now_us() -> int:
-    return time.time_ns() // 1000
-
-
-@dataclass(frozen=True)
-class Claimed:
-    id: str
-    subscription_id: str
-    position: int
-    body: str
-    attempts: int
-    lease_until_us: int
-    url: str
-    secret: str
-    previous_secret: str | None
-    previous_secret_until_us: int | None
+TIMED_OUT = "timed out: "
 
 
 @dataclass(frozen=True)
@@ -73,6 +59,8 @@ class Outcome:
             return "gone"
         if self.status_code is not None:
             return "http_error"
+        if self.error.startswith(TIMED_OUT):
+            return "timeout"
         return "refused" if self.error.startswith(REFUSED) else "transport_error"
 
 
@@ -100,9 +88,7 @@ class Dispatcher:
         self.timeout = timeout
         self.allow_hosts = allow_hosts
         self.poll_interval = poll_interval
-        self.client = httpx.Client(
-            timeout=timeout, follow_redirects=False, limits=httpx.Limits(max_connections=concurrency * 2)
-        )
+        self.exchanges = Exchanges(max_connections=concurrency * 2)
         self.pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="webhook")
         self.concurrency = concurrency
         self.wake_event = threading.Event()
@@ -127,90 +113,20 @@ class Dispatcher:
 
     def _deliver_in_order(self, queue: list[Claimed]) -> None:
         for index, message in enumerate(queue):
+            if not lease_covers(message.lease_until_us, now_us(), self.timeout):
+                # Earlier attempts or their records took longer than planned: an attempt
+                # begun now could outlast the lease, and another dispatcher may claim it.
+                release(self.engine, queue[index:])
+                return
             outcome = self.deliver(message)
             if outcome.error is not None and index + 1 < len(queue):
                 # The subscriber is failing: hand the rest back rather than spend a
                 # timeout on each; they are claimed again, in order, next round.
-                self._release(queue[index + 1:])
+                release(self.engine, queue[index + 1:])
                 return
 
-    def _release(self, messages: list[Claimed]) -> None:
-        m = webhook_messages
-        with write_transaction(self.engine) as conn:
-            for message in messages:
-                conn.execute(
-                    update(m)
-                    .where(m.c.id == message.id, m.c.lease_until_us == message.lease_until_us)
-                    .values(lease_until_us=None)
-                )
-
-    def claim(self, busy: frozenset[str] = frozenset(), room: int = CLAIM_LIMIT) -> list[Claimed]:
-        """Lease the due messages of at most ``room`` subscriptions not in ``busy``."""
-        at = now_us()
-        m, s = webhook_messages, subscriptions
-        query = (
-            select(m.c.id, m.c.subscription_id, m.c.position, m.c.body, m.c.attempts, s.c.url, s.c.secret,
-                   s.c.previous_secret, s.c.previous_secret_until_us)
-            .join(s, s.c.id == m.c.subscription_id)
-            .where(
-                m.c.status == "pending",
-                s.c.status == "active",
-                m.c.next_attempt_us <= at,
-                or_(m.c.lease_until_us.is_(None), m.c.lease_until_us < at),
-                m.c.subscription_id.notin_(busy) if busy else true(),
-            )
-            .order_by(m.c.position)
-            .limit(CLAIM_LIMIT)
-        )
-        with write_transaction(self.engine) as conn:
-            if conn.dialect.name == "postgresql":
-                query = query.with_for_update(of=m, skip_locked=True)
-            rows = self._in_order(conn, conn.execute(query).all())
-            turns: dict[str, int] = defaultdict(int)
-            claimed = []
-            for r in rows:
-                if r.subscription_id not in turns and len(turns) >= room:
-                    continue
-                turn = turns[r.subscription_id] = turns[r.subscription_id] + 1
-                if turn > PER_SUBSCRIPTION:
-                    continue
-                lease_until = at + int((turn * self.timeout + LEASE_MARGIN_SECONDS) * 1_000_000)
-                conn.execute(update(m).where(m.c.id == r.id).values(lease_until_us=lease_until))
-                claimed.append(
-                    Claimed(r.id, r.subscription_id, r.position, r.body, r.attempts, lease_until, r.url,
-                            r.secret, r.previous_secret, r.previous_secret_until_us)
-                )
-        return claimed
-
-    @staticmethod
-    def _in_order(conn: Any, rows: list[Any]) -> list[Any]:
-        """Drop first attempts that would overtake an earlier, never-attempted message.
-
-        Per subscription, first attempts follow log position: a message not yet
-        tried goes only if every earlier untried message of its subscription
-        goes in this claim too.
-        """
-        untried: dict[str, list[Any]] = defaultdict(list)
-        kept = []
-        for row in rows:
-            if row.attempts:
-                kept.append(row)
-            else:
-                untried[row.subscription_id].append(row)
-        m = webhook_messages
-        for subscription_id, candidates in untried.items():
-            earliest = conn.execute(
-                select(m.c.position)
-                .where(m.c.subscription_id == subscription_id, m.c.status == "pending", m.c.attempts == 0)
-                .order_by(m.c.position)
-                .limit(len(candidates))
-            ).scalars().all()
-            for candidate, expected in zip(candidates, earliest, strict=False):
-                if candidate.position != expected:
-                    break
-                kept.append(candidate)
-        kept.sort(key=lambda r: r.position)
-        return kept
+    def claim(self, busy: frozenset[str] = frozenset(), room: int = CLAIM_LIMIT, keep_free: int = 0) -> list[Claimed]:
+        return claim(self.engine, self.timeout, busy, room, keep_free)
 
     def deliver(self, claimed: Claimed) -> Outcome:
         outcome = self._attempt(claimed)
@@ -234,36 +150,24 @@ class Dispatcher:
                 "webhook-signature": signature(claimed, at, now_us()),
                 "user-agent": "crisis-timeline-webhooks/1",
             }
-            response = self._post(claimed, targets, headers)
+            # The address check counts against the attempt's bound too.
+            within = self.timeout - (time.monotonic() - started)
+            answer = self.exchanges.post(claimed.url, targets, claimed.body.encode(), headers, within)
         except UnsafeTargetError as exc:
             return Outcome(None, _ms(started), f"{REFUSED}{exc}"[:EXCERPT], None)
+        except (TimeoutError, httpx.TimeoutException):
+            return Outcome(None, _ms(started), f"{TIMED_OUT}no complete answer within {self.timeout:g} s", None)
         except httpx.HTTPError as exc:
             return Outcome(None, _ms(started), f"{type(exc).__name__}: {exc}"[:EXCERPT], None)
         error = None
-        if not 200 <= response.status_code < 300:
-            error = f"HTTP {response.status_code}: {response.text[:EXCERPT]}"
+        if not 200 <= answer.status_code < 300:
+            error = f"HTTP {answer.status_code}: {answer.excerpt}"
         return Outcome(
-            response.status_code,
+            answer.status_code,
             _ms(started),
             error,
-            parse_retry_after(response.headers.get("retry-after"), datetime.now(UTC)),
+            parse_retry_after(answer.retry_after, datetime.now(UTC)),
         )
-
-    def _post(self, claimed: Claimed, targets: list[Pinned], headers: dict[str, str]) -> httpx.Response:
-        """POST to the checked addresses in turn (the next only if one cannot be reached)."""
-        body = claimed.body.encode()
-        if not targets:  # a host the allow-list names: connect as the URL says
-            return self.client.post(claimed.url, content=body, headers=headers)
-        for target in targets[:-1]:
-            try:
-                return self._post_to(target, body, headers)
-            except httpx.ConnectError:
-                continue
-        return self._post_to(targets[-1], body, headers)
-
-    def _post_to(self, target: Pinned, body: bytes, headers: dict[str, str]) -> httpx.Response:
-        extensions = {"sni_hostname": target.server_name} if target.server_name else {}
-        return self.client.post(target.url, content=body, headers={**headers, "host": target.host}, extensions=extensions)
 
     def _record(self, claimed: Claimed, outcome: Outcome) -> None:
         m = webhook_messages
@@ -320,7 +224,7 @@ class Dispatcher:
     def close(self) -> None:
         self.stop()
         self.pool.shutdown(wait=True)
-        self.client.close()
+        self.exchanges.close()
 
     def run_forever(self) -> None:
         """Keep every free delivery slot busy; a slow subscriber occupies one slot only."""
@@ -331,7 +235,7 @@ class Dispatcher:
                 busy = frozenset(self._busy)
             room = self.concurrency - len(busy)
             try:
-                claimed = self.claim(busy, room) if room > 0 else []
+                claimed = self.claim(busy, room, reserved_slots(self.concurrency)) if room > 0 else []
             except Exception:
                 log.exception("webhook dispatch failed; retrying in %.1fs", backoff)
                 self._stop.wait(backoff)
