@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -46,12 +47,15 @@ def create_app(container: Container | None, *, run_workers: bool = False, owns_c
     """
 
     @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if run_workers and container is not None:
             container.start_workers()
         try:
             yield
         finally:
+            if container is not None:
+                # Off the loop: the last group may still be committing.
+                await asyncio.to_thread(app.state.appends.close)
             if run_workers and container is not None:
                 container.stop_workers()
             if owns_container and container is not None:

@@ -11,6 +11,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from service.api.responses import Problem, malformed_json
 from service.domain.errors import NotCaughtUpError, TimelineError
 from service.domain.field_errors import field_errors
+from service.store import failures
+
+# Seconds a client should wait before retrying while the database is unavailable: about
+# what a request takes to find it so (the pool's checkout timeout) and back.
+UNAVAILABLE_RETRY_AFTER = 2
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +44,26 @@ def install(app: FastAPI) -> None:
         )
         return Problem(exc.status_code, title, str(exc.detail), headers=getattr(exc, "headers", None))
 
+    async def _storage(request: Request, exc: Exception) -> Problem:
+        if failures.classify(exc) == failures.UNAVAILABLE:
+            # Expected while the database is down: one line, no traceback per request.
+            log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)
+            return Problem(
+                503, "Database unavailable", "the database did not answer in time; nothing was recorded; retry later",
+                headers={"Retry-After": str(UNAVAILABLE_RETRY_AFTER)},
+            )
+        return _bug_answer(request, exc)
+
+    # By class, so that Starlette answers here rather than in its outermost error middleware
+    # (which logs and re-raises everything it catches).
+    for storage_error in failures.STORAGE_ERRORS:
+        app.add_exception_handler(storage_error, _storage)
+
     @app.exception_handler(Exception)
     async def _bug(request: Request, exc: Exception) -> Problem:
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return Problem(500, "Internal server error", "an unexpected error occurred; it has been logged")
+        return _bug_answer(request, exc)
+
+
+def _bug_answer(request: Request, exc: Exception) -> Problem:
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return Problem(500, "Internal server error", "an unexpected error occurred; it has been logged")
