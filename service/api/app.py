@@ -84,7 +84,8 @@ ERRORS = {
     "403": "The token lacks the scope this call needs",
     "413": "Body too large",
     "422": "Invalid input; `errors` names each field",
-    "503": "The read models have not reached `min_position` in time (see Retry-After)",
+    "503": "The database is unavailable, or the read models have not reached `min_position` in time; "
+    "nothing was recorded (see Retry-After)",
 }
 
 
@@ -104,8 +105,8 @@ def _document(app: FastAPI) -> dict[str, Any]:
                 wanted |= {"401", "403"}
             if "requestBody" in operation:
                 wanted |= {"400", "413"}
-            if "min_position" in params:
-                wanted.add("503")
+            if path.startswith("/v1/") or "min_position" in params:
+                wanted.add("503")  # every /v1/ call needs the database
             for code in wanted:
                 responses.setdefault(code, {"description": ERRORS[code]})
             for code, response in responses.items():

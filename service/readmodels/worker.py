@@ -20,8 +20,13 @@ from sqlalchemy import Connection, Engine, select, update
 from service.readmodels.projection import dialect_insert
 from service.readmodels.tables import projection_positions
 from service.store.backends import write_transaction
+from service.store.failures import classify
 
 log = logging.getLogger(__name__)
+
+# The longest pause between retries after a failure: how late, at most, a worker notices
+# that the database is back after an outage.
+MAX_BACKOFF = 5.0
 
 
 class _LostRace(Exception):
@@ -221,10 +226,13 @@ class ProjectionWorker:
             started = time.monotonic()
             try:
                 applied = self.process_batch()
-            except Exception:
-                log.exception("projection %s failed; retrying in %.1fs", self.name, backoff)
+            except Exception as exc:
+                if classify(exc) is None:
+                    log.exception("projection %s failed; retrying in %.1fs", self.name, backoff)
+                else:  # expected while the database is down: no traceback every few seconds
+                    log.warning("projection %s: database unavailable (%s); retrying in %.1fs", self.name, exc, backoff)
                 self._stop.wait(backoff)
-                backoff = min(backoff * 2, 10.0)
+                backoff = min(backoff * 2, MAX_BACKOFF)
                 continue
             backoff = 0.1
             if not applied:
@@ -273,4 +281,4 @@ class PostgresListener:
             except Exception as exc:
                 log.warning("LISTEN connection lost (%s); reconnecting in %.1fs", exc, backoff)
                 self._stop.wait(backoff)
-                backoff = min(backoff * 2, 5.0)
+                backoff = min(backoff * 2, MAX_BACKOFF)

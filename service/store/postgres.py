@@ -5,10 +5,11 @@ times, 0.2 s apart, and reports "the pool gave no connection in time" as one. Af
 restart that is what gets past the dead pooled connections (see backends.py); during an
 outage it made each call wait ten pool timeouts. Here a pool timeout is raised as
 ``StorageUnavailableError``, which the library does not retry: the call fails after one
-timeout and the caller answers 503. A dead connection still fails fast and is retried; but
-a connection that comes back broken makes the pool check the idle ones at once (one round
-trip each), because they were most likely cut by the same restart or outage: the retry then
-meets a live connection, or none and a timeout, rather than ten dead ones 0.2 s apart.
+timeout and the caller answers 503. A dead connection still fails fast and is retried, as
+the library does (backends.py says why): a request in flight when the server goes away
+meets the pooled connections it cut, 0.2 s apart, before the timeout. Replacing them all
+at the first dead one (``drain``, or ``check``) was tried: under connections cut five
+times a second it cost a third of the append throughput in reconnections.
 
 The library builds its pool itself and offers no hook, so the factory adjusts the pool it
 built before anything opens it: libpq's own connect timeout (psycopg_pool connects in the
@@ -30,20 +31,24 @@ from service.store.failures import StorageUnavailableError
 
 # PERSISTENCE_MODULE names this module; the library takes its one factory class.
 PERSISTENCE_MODULE = __name__
+STARTUP_TIMEOUT = 30.0
 
 
 class _BoundedPool(pg.ConnectionPool):  # type: ignore[type-arg]
+    _served = False
+
     def getconn(self, timeout: float | None = None) -> Any:
+        # A process starting while the server is busy (no connection slot free) or still
+        # starting waits for its first connection as long as the library used to; once it
+        # serves, a request waits the short checkout timeout.
+        if timeout is None and not self._served:
+            timeout = STARTUP_TIMEOUT
         try:
-            return super().getconn(timeout)
+            conn = super().getconn(timeout)
         except PoolTimeout as exc:
             raise StorageUnavailableError(f"no database connection: {exc}") from exc
-
-    def putconn(self, conn: Any) -> None:
-        lost = conn.broken
-        super().putconn(conn)
-        if lost:
-            self.check()
+        self._served = True
+        return conn
 
 
 class Factory(pg.PostgresFactory):
