@@ -21,7 +21,14 @@ from service.readmodels.projection import ReadModelProjection
 from service.readmodels.worker import PostgresListener, ProjectionWorker, read_position
 from service.settings import Settings
 from service.store.application import TimelineApplication
-from service.store.backends import create_read_engine, event_store_env, is_sqlite, normalise_url
+from service.store.backends import (
+    CONNECT_TIMEOUT,
+    create_read_engine,
+    event_store_env,
+    is_sqlite,
+    libpq_params,
+    normalise_url,
+)
 from service.store.health import StorageHealth, free_space
 from service.webhooks.dispatcher import Dispatcher
 from service.webhooks.outbox import WebhookOutbox
@@ -68,7 +75,10 @@ class Container:
             worker.start()
         self.dispatcher.start()
         if not is_sqlite(self.url):
-            conninfo = self.url.set(drivername="postgresql").render_as_string(hide_password=False)
+            from psycopg.conninfo import make_conninfo
+
+            # Keywords, not a URL: a socket directory or a password needs no escaping that way.
+            conninfo = make_conninfo(**libpq_params(self.url), connect_timeout=CONNECT_TIMEOUT)
             listener = PostgresListener(conninfo, "stored_events", self._wake_all)
             listener.start()
             self.listeners.append(listener)

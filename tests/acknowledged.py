@@ -83,6 +83,8 @@ class Attempt:
     status: int | None = None
     positions: dict[str, int] = field(default_factory=dict)
     error: str | None = None  # the transport error, when no answer came
+    content_type: str | None = None
+    retry_after: str | None = None
 
     @property
     def acknowledged(self) -> bool:
@@ -158,6 +160,8 @@ class Writers:
             attempt.error = f"{type(exc).__name__}: {exc}"
             return
         attempt.status = response.status_code
+        attempt.content_type = response.headers.get("content-type")
+        attempt.retry_after = response.headers.get("retry-after")
         try:
             body = response.json()  # an answer that arrived is whole: it parses
         except ValueError as exc:

@@ -7,6 +7,8 @@ turn; on both backends. Over HTTP the same committer serves POST /v1/events.
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 import uuid
 from typing import Any
 
@@ -90,3 +92,31 @@ def test_the_same_fact_twice_in_a_group_is_recorded_once_and_the_second_is_a_rep
 def test_groups_are_cut_at_max_group(container: Container, saves: list[int]) -> None:
     in_one_turn(GroupCommitter(container.store.record_facts, max_group=4), [fact() for _ in range(10)])
     assert saves == [4, 4, 2]
+
+
+def test_a_commit_that_waits_does_not_stop_the_event_loop_and_later_facts_form_the_next_group(
+    container: Container, saves: list[int]
+) -> None:
+    """A commit stuck on the database (a lock, an outage) must leave the loop serving other requests."""
+    gate = threading.Event()
+
+    def held(facts: Any) -> Any:
+        gate.wait(timeout=5)  # bounded, so that a loop it blocks comes back and the test fails
+        return container.store.record_facts(facts)
+
+    committer = GroupCommitter(held)
+
+    async def run() -> tuple[float, list[Any]]:
+        first = committer.record(fact())
+        started = time.monotonic()
+        await asyncio.sleep(0.05)  # meanwhile the first group commits, held at the gate
+        waited = time.monotonic() - started
+        later = [committer.record(fact()) for _ in range(3)]
+        gate.set()
+        return waited, await asyncio.gather(first, *later)
+
+    waited, outcomes = asyncio.run(run())
+    assert waited < 1.0, f"the event loop was blocked {waited:.1f}s by a commit"
+    assert all(o.created for o in outcomes)
+    assert saves == [1, 3]
+    committer.close()

@@ -33,7 +33,7 @@ def test_migrated_schema_matches_the_declared_tables(container: Container) -> No
 
 
 def test_downgrade_then_upgrade_restores_the_schema(container: Container) -> None:
-    config = migrate.alembic_config(container.engine)
+    config = migrate.alembic_config()
     container.store.close()  # release the store's connections before dropping its table
     with container.engine.begin() as conn:
         config.attributes["connection"] = conn
@@ -61,7 +61,7 @@ def test_the_fold_column_migration_rebuilds_the_read_models_from_the_log(contain
 
     before = answers()
     assert before[0]["event_count"] > 0 and before[1]
-    config = migrate.alembic_config(container.engine)
+    config = migrate.alembic_config()
     with container.engine.begin() as conn:
         config.attributes["connection"] = conn
         command.downgrade(config, "0002")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -47,12 +48,15 @@ def create_app(container: Container | None, *, run_workers: bool = False, owns_c
     """
 
     @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if run_workers and container is not None:
             container.start_workers()
         try:
             yield
         finally:
+            if container is not None:
+                # Off the loop: the last group may still be committing.
+                await asyncio.to_thread(app.state.appends.close)
             if run_workers and container is not None:
                 container.stop_workers()
             if owns_container and container is not None:
@@ -88,7 +92,8 @@ ERRORS = {
     "403": "The token lacks the scope this call needs",
     "413": "Body too large",
     "422": "Invalid input; `errors` names each field",
-    "503": "The read models have not reached `min_position` in time (see Retry-After)",
+    "503": "The database is unavailable, or the read models have not reached `min_position` in time "
+    "(see Retry-After)",
     "507": "The database's disk is full; nothing was recorded",
 }
 WRITES = frozenset({"post", "put", "patch", "delete"})
@@ -110,8 +115,8 @@ def _document(app: FastAPI) -> dict[str, Any]:
                 wanted |= {"401", "403"}
             if "requestBody" in operation:
                 wanted |= {"400", "413"}
-            if "min_position" in params:
-                wanted.add("503")
+            if path.startswith("/v1/") or "min_position" in params:
+                wanted.add("503")  # every /v1/ call needs the database
             if path.startswith("/v1/") and method in WRITES:
                 wanted.add("507")
             for code in wanted:

@@ -13,8 +13,9 @@ from service.domain.errors import NotCaughtUpError, TimelineError
 from service.domain.field_errors import field_errors
 from service.store.failures import FULL, STORAGE_ERRORS, UNAVAILABLE, FailureKind
 
-# How long a client should wait before trying again when the database cannot serve.
-UNAVAILABLE_RETRY_AFTER = "5"
+# Seconds a client should wait before retrying while the database is unavailable: about
+# what a request takes to find it so (the pool's checkout timeout) and back.
+UNAVAILABLE_RETRY_AFTER = 2
 READS = frozenset({"GET", "HEAD"})
 
 log = logging.getLogger(__name__)
@@ -68,12 +69,15 @@ def _unexpected(request: Request, exc: Exception) -> Problem:
 
 
 def storage_problem(kind: FailureKind, *, write: bool) -> Problem:
-    """507 for a full disk, 503 for a database that cannot serve now; a write says nothing stayed."""
-    outcome = "nothing was recorded" if write else "this read could not be answered"
+    """507 for a full disk, 503 for a database that cannot serve now."""
     if kind == FULL:
+        outcome = "nothing was recorded" if write else "this read could not be answered"
         return Problem(507, "Insufficient storage", f"the database's disk is full; {outcome}")
     assert kind == UNAVAILABLE
+    # A write whose connection broke after its commit was recorded though it is answered
+    # 503: the client cannot tell, so the answer says how to retry safely.
+    outcome = "retry later; a fact sent again with the same event_id is never recorded twice" if write else "retry later"
     return Problem(
-        503, "Database unavailable", f"the database cannot serve now; {outcome}; retry later",
-        headers={"Retry-After": UNAVAILABLE_RETRY_AFTER},
+        503, "Database unavailable", f"the database did not answer in time; {outcome}",
+        headers={"Retry-After": str(UNAVAILABLE_RETRY_AFTER)},
     )

@@ -24,6 +24,10 @@ from service.store.failures import FailureKind, classify
 
 log = logging.getLogger(__name__)
 
+# The longest pause between retries after a failure: how late, at most, a worker notices
+# that the database is back after an outage.
+MAX_BACKOFF = 5.0
+
 
 class _LostRace(Exception):
     """Another worker moved the projection's position first."""
@@ -226,7 +230,7 @@ class ProjectionWorker:
                 applied = self.process_batch()
             except Exception as exc:
                 self._retry_after_failure(exc, backoff)
-                backoff = min(backoff * 2, 10.0)
+                backoff = min(backoff * 2, MAX_BACKOFF)
                 continue
             backoff = 0.1
             if not applied:
@@ -254,6 +258,7 @@ class ProjectionWorker:
                     self.name, kind, str(exc).splitlines()[0], backoff)
         self.waker.wait(backoff)
 
+
 class PostgresListener:
     """Wakes workers on the store's NOTIFY; reconnects by itself when the connection drops."""
 
@@ -280,7 +285,7 @@ class PostgresListener:
         backoff = 0.1
         while not self._stop.is_set():
             try:
-                with psycopg.connect(self.conninfo, autocommit=True, connect_timeout=5) as conn:
+                with psycopg.connect(self.conninfo, autocommit=True) as conn:
                     conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self.channel)))
                     backoff = 0.1
                     self.wake()  # anything recorded while we were not listening
@@ -290,4 +295,4 @@ class PostgresListener:
             except Exception as exc:
                 log.warning("LISTEN connection lost (%s); reconnecting in %.1fs", exc, backoff)
                 self._stop.wait(backoff)
-                backoff = min(backoff * 2, 5.0)
+                backoff = min(backoff * 2, MAX_BACKOFF)

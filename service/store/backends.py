@@ -10,6 +10,15 @@ import orjson
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 
+# Bounded waits on PostgreSQL, so that a request during an outage fails in about a second
+# (503) instead of hanging: a connection checkout gives up after POOL_TIMEOUT seconds, and
+# connecting after CONNECT_TIMEOUT (libpq counts whole seconds, and advises at least 2).
+POOL_TIMEOUT = 1
+CONNECT_TIMEOUT = 2
+# psycopg_pool gives up reconnecting after this long; the next checkout starts afresh
+# (service/store/postgres.py says why this makes recovery quick).
+RECONNECT_TIMEOUT = 3
+
 
 class UnsupportedDatabaseError(ValueError):
     pass
@@ -33,19 +42,43 @@ def is_sqlite(url: URL) -> bool:
     return url.get_backend_name() == "sqlite"
 
 
+def libpq_params(url: URL) -> dict[str, str]:
+    """Where and as whom to connect, as libpq takes it, from any URL SQLAlchemy accepts.
+
+    A Unix socket's directory, and its port, come in the query string
+    (``postgresql+psycopg:///timeline?host=/var/run/postgresql``); the password as
+    decoded from the URL.
+    """
+    query = {key: value if isinstance(value, str) else value[0] for key, value in url.query.items()}
+    return {
+        "dbname": url.database or "",
+        "host": url.host or query.get("host") or "127.0.0.1",
+        "port": str(url.port or query.get("port") or 5432),
+        "user": url.username or "postgres",
+        "password": url.password or "",
+    }
+
+
 def event_store_env(url: URL) -> dict[str, str]:
     """Environment for the ``eventsourcing`` library's fastest mature recorders."""
     common = {"CREATE_TABLE": "n"}  # the schema belongs to the migrations
     if is_sqlite(url):
         return {**common, "PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": url.database or "", "SQLITE_LOCK_TIMEOUT": "30"}
+    from service.store import postgres  # needs the postgres extra
+
+    where = libpq_params(url)
     return {
         **common,
-        "PERSISTENCE_MODULE": "eventsourcing.postgres",
-        "POSTGRES_DBNAME": url.database or "",
-        "POSTGRES_HOST": url.host or "127.0.0.1",
-        "POSTGRES_PORT": str(url.port or 5432),
-        "POSTGRES_USER": url.username or "postgres",
-        "POSTGRES_PASSWORD": url.password or "",
+        "PERSISTENCE_MODULE": postgres.PERSISTENCE_MODULE,
+        "POSTGRES_DBNAME": where["dbname"],
+        "POSTGRES_HOST": where["host"],
+        "POSTGRES_PORT": where["port"],
+        "POSTGRES_USER": where["user"],
+        "POSTGRES_PASSWORD": where["password"],
+        # The library's name for what is the pool's checkout timeout.
+        "POSTGRES_CONNECT_TIMEOUT": str(POOL_TIMEOUT),
+        "POSTGRES_LIBPQ_CONNECT_TIMEOUT": str(CONNECT_TIMEOUT),
+        "POSTGRES_RECONNECT_TIMEOUT": str(RECONNECT_TIMEOUT),
         "POSTGRES_POOL_SIZE": "10",
         "POSTGRES_MAX_OVERFLOW": "20",
         # No pre-ping: after the server drops connections, psycopg_pool checks each pooled one
@@ -66,7 +99,10 @@ def create_read_engine(url: URL) -> Engine:
     # JSON columns (fact bodies) are decoded on every read: orjson does it about twice as fast.
     codec = {"json_serializer": _dumps, "json_deserializer": orjson.loads}
     if not is_sqlite(url):
-        return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True, **codec)
+        return create_engine(
+            url, pool_size=10, max_overflow=20, pool_pre_ping=True, pool_timeout=POOL_TIMEOUT,
+            connect_args={"connect_timeout": CONNECT_TIMEOUT}, **codec,
+        )
     engine = create_engine(url, connect_args={"timeout": 30}, **codec)
 
     @event.listens_for(engine, "connect")

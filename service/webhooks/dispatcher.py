@@ -31,7 +31,9 @@ from sqlalchemy import Engine, and_, insert, update
 from standardwebhooks.webhooks import Webhook
 
 from service.domain.webhooks import parse_retry_after, retry_delay
+from service.readmodels.worker import MAX_BACKOFF
 from service.store.backends import write_transaction
+from service.store.failures import classify
 from service.webhooks.claims import CLAIM_LIMIT, Claimed, claim, lease_covers, now_us, release, reserved_slots
 from service.webhooks.exchange import EXCERPT, Exchanges
 from service.webhooks.guard import UnsafeTargetError, pinned
@@ -236,10 +238,13 @@ class Dispatcher:
             room = self.concurrency - len(busy)
             try:
                 claimed = self.claim(busy, room, reserved_slots(self.concurrency)) if room > 0 else []
-            except Exception:
-                log.exception("webhook dispatch failed; retrying in %.1fs", backoff)
+            except Exception as exc:
+                if classify(exc) is None:
+                    log.exception("webhook dispatch failed; retrying in %.1fs", backoff)
+                else:  # expected while the database is down: no traceback every few seconds
+                    log.warning("webhook dispatch: database unavailable (%s); retrying in %.1fs", exc, backoff)
                 self._stop.wait(backoff)
-                backoff = min(backoff * 2, 10.0)
+                backoff = min(backoff * 2, MAX_BACKOFF)
                 continue
             backoff = 0.1
             for queue in _queues(claimed):

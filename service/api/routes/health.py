@@ -1,38 +1,73 @@
-"""Liveness, readiness and metrics: open to all, for load balancers and Prometheus."""
+"""Liveness, readiness and metrics: open to all, for load balancers and Prometheus.
+
+Each answers in bounded time whatever the database does. ``/healthz`` touches neither the
+database nor any thread: it runs on the event loop, so it answers while requests wait on
+a database that has gone away. ``/readyz`` and ``/metrics`` ask the database on threads of
+their own (the request thread pool may be taken by such waiting requests), and give up
+after PROBE_TIMEOUT seconds.
+"""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from functools import cache
+from typing import TypeVar
 
 from fastapi import APIRouter
 from starlette.responses import Response
 
 from service import migrate
 from service.api.deps import ContainerDep
-from service.api.responses import JSON
+from service.api.responses import JSON, Problem
+from service.api.schemas import PROBLEM
+from service.bootstrap import Container
 from service.domain.instants import format_instant
-from service.store.failures import FULL, UNAVAILABLE
+from service.observability.metrics import StoreReading
+from service.store import failures
 
 STORAGE_DETAIL = {
-    FULL: "the last write found the database's disk full; writes are refused until there is room",
-    UNAVAILABLE: "the last write found the database unable to serve",
+    failures.FULL: "the last write found the database's disk full; writes are refused until there is room",
+    failures.UNAVAILABLE: "the last write found the database unable to serve",
 }
 
 router = APIRouter(tags=["operations"])
 
+PROBE_TIMEOUT = 3.0
+T = TypeVar("T")
+
+
+@cache
+def _probes() -> ThreadPoolExecutor:
+    # Made on first use, not at import: importing the app builds nothing.
+    return ThreadPoolExecutor(max_workers=4, thread_name_prefix="probe")
+
+
+async def _probe(work: Callable[[], T]) -> T:
+    """``work()`` on a probe thread; TimeoutError after PROBE_TIMEOUT seconds."""
+    return await asyncio.wait_for(asyncio.get_running_loop().run_in_executor(_probes(), work), PROBE_TIMEOUT)
+
 
 @router.get("/healthz", summary="The process is up")
-def healthz() -> JSON:
+async def healthz() -> JSON:
     return JSON({"status": "ok"})
 
 
+def _readiness(container: Container) -> tuple[bool, StoreReading]:
+    return migrate.is_current(container.engine), container.store_reading()
+
+
 @router.get("/readyz", summary="Database reachable and writable, migrations current, projection lag")
-def readyz(container: ContainerDep) -> JSON:
+async def readyz(container: ContainerDep) -> JSON:
     try:
-        current = migrate.is_current(container.engine)
-        reading = container.store_reading()
+        current, reading = await _probe(lambda: _readiness(container))
+    except TimeoutError:
+        return _not_ready(f"the database did not answer within {PROBE_TIMEOUT:g}s")
     except Exception as exc:  # readiness reports failure, it does not raise
-        return JSON({"status": "unavailable", "detail": type(exc).__name__}, status_code=503)
+        unavailable = failures.classify(exc) == failures.UNAVAILABLE
+        return _not_ready("the database is unavailable" if unavailable else "the database check failed", exc)
     lag = {name: max(reading.head - at, 0) for name, at in reading.projections.items()}
     # Reads still work on a full disk, but a process that cannot record is not ready to
     # serve its purpose: it says why, and since when (see service/store/health.py).
@@ -54,7 +89,18 @@ def readyz(container: ContainerDep) -> JSON:
     "/metrics",
     summary="Prometheus metrics: requests, append latency, projection lag, webhook deliveries",
     response_class=Response,
-    responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+    responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}, 503: PROBLEM},
 )
-def metrics(container: ContainerDep) -> Response:
-    return Response(container.metrics.render(), media_type=container.metrics.content_type)
+async def metrics(container: ContainerDep) -> Response:
+    try:
+        text = await _probe(container.metrics.render)
+    except TimeoutError:
+        return Problem(503, "Database unavailable", f"the database did not answer the scrape within {PROBE_TIMEOUT:g}s")
+    return Response(text, media_type=container.metrics.content_type)
+
+
+def _not_ready(reason: str, exc: BaseException | None = None) -> JSON:
+    body = {"status": "unavailable", "reason": reason}
+    if exc is not None:
+        body["detail"] = type(exc).__name__
+    return JSON(body, status_code=503)
