@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from asgi_correlation_id import CorrelationIdMiddleware
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from service.api import problems
@@ -26,6 +26,7 @@ from service.api.routes import (
 )
 from service.api.routes import web as web_page
 from service.api.schemas import ProblemDoc
+from service.api.strict_query import refuse_unknown_query
 from service.bootstrap import Container, bootstrap
 from service.observability import logs
 from service.runtime import tune_garbage_collector
@@ -57,7 +58,13 @@ def create_app(container: Container | None, *, run_workers: bool = False, owns_c
             if owns_container and container is not None:
                 container.close()
 
-    app = FastAPI(title="Crisis timeline", version="1.0.0", description=DESCRIPTION, lifespan=lifespan)
+    app = FastAPI(
+        title="Crisis timeline",
+        version="1.0.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        dependencies=[Depends(refuse_unknown_query)],
+    )
     app.state.container = container
     if container is not None:
         app.state.appends = GroupCommitter(container.store.record_facts)
@@ -79,7 +86,7 @@ ERRORS = {
     "401": "Missing or unknown bearer token",
     "403": "The token lacks the scope this call needs",
     "413": "Body too large",
-    "422": "Invalid input; `errors` names each field",
+    "422": "Invalid input, or a query parameter the operation does not take; `errors` names each field",
     "503": "The read models have not reached `min_position` in time (see Retry-After)",
 }
 
