@@ -10,7 +10,7 @@ from asgi_correlation_id import CorrelationIdMiddleware
 from fastapi import Depends, FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from service.api import problems
+from service.api import openapi_extra, problems
 from service.api.limits import BodyLimit
 from service.api.observe import ObserveRequests
 from service.api.routes import (
@@ -118,6 +118,7 @@ def _document(app: FastAPI) -> dict[str, Any]:
     schemas.pop("HTTPValidationError", None)
     schemas.pop("ValidationError", None)
     schemas["ProblemDoc"] = ProblemDoc.model_json_schema(ref_template="#/components/schemas/{model}")
+    openapi_extra.refine(document)
     app.openapi_schema = document
     return document
 

@@ -10,9 +10,11 @@ from __future__ import annotations
 import re
 from datetime import UTC, date, datetime, time, timedelta
 
-_DATE = r"[0-9]{4}-?[0-9]{2}-?[0-9]{2}"
-_TIME = r"[0-9]{2}(?::?[0-9]{2}(?::?[0-9]{2}(?:[.,][0-9]+)?)?)?"
-_OFFSET = r"(?:[Zz]|[+-][0-9]{2}(?::?[0-9]{2}(?::?[0-9]{2}(?:[.,][0-9]+)?)?)?)"
+# Years 1-9999 (Python's range), months 01-12, days 01-31, hours 00-23, minutes and seconds 00-59.
+_DATE = r"(?:[0-9]{3}[1-9]|[0-9]{2}[1-9]0|[0-9][1-9]00|[1-9]000)-?(?:0[1-9]|1[0-2])-?(?:0[1-9]|[12][0-9]|3[01])"
+_HMS = r"(?:[01][0-9]|2[0-3])(?::?[0-5][0-9](?::?[0-5][0-9](?:[.,][0-9]+)?)?)?"
+_TIME = _HMS
+_OFFSET = rf"(?:[Zz]|[+-]{_HMS})"
 # What the service takes for an instant: a date, or a date-time with its UTC offset. The API
 # publishes this pattern, so it is also the gate: ``datetime.fromisoformat`` alone would take
 # more (ISO week dates, any character between date and time) than the document states.
