@@ -16,6 +16,7 @@ from sqlalchemy import Connection, Engine, func, select
 from sqlalchemy.engine import URL
 
 from service import migrate
+from service.domain.errors import PositionBeyondLogError
 from service.observability.metrics import Metrics, StoreReading
 from service.readmodels.projection import ReadModelProjection
 from service.readmodels.worker import PostgresListener, ProjectionWorker, read_position
@@ -100,13 +101,25 @@ class Container:
         self.running = False
 
     def wait_for_position(self, position: int, timeout: float) -> bool:
-        """Whether the read models reach ``position`` within ``timeout`` seconds."""
+        """Whether the read models reach ``position`` within ``timeout`` seconds.
+
+        PositionBeyondLogError, at once, if the log itself ends before ``position``.
+        """
         deadline = time.monotonic() + timeout
         worker = self.read_models
+        head_checked = False
         while True:
             with self.engine.connect() as conn:
                 if read_position(conn, worker.name) >= position:
                     return True
+            if not head_checked:
+                # The log's head, not the read models': an append another process has just
+                # acknowledged is in the event store before its answer leaves, so it is never
+                # refused here. Read once: the head only grows.
+                head = self.store.max_position()
+                if position > head:
+                    raise PositionBeyondLogError(position, head)
+                head_checked = True
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return False

@@ -8,10 +8,10 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from asgi_correlation_id import CorrelationIdMiddleware
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from service.api import problems
+from service.api import openapi_extra, problems
 from service.api.auth import Authenticate
 from service.api.limits import BodyLimit
 from service.api.observe import ObserveRequests
@@ -28,6 +28,7 @@ from service.api.routes import (
 )
 from service.api.routes import web as web_page
 from service.api.schemas import ProblemDoc
+from service.api.strict_query import refuse_unknown_query
 from service.bootstrap import Container, bootstrap
 from service.observability import logs
 from service.runtime import tune_garbage_collector
@@ -65,7 +66,7 @@ def create_app(container: Container | None, *, run_workers: bool = False, owns_c
     # FastAPI's /docs and /redoc load their scripts from a CDN: web_page serves /docs from the package.
     app = FastAPI(
         title="Crisis timeline", version="1.0.0", description=DESCRIPTION, lifespan=lifespan,
-        docs_url=None, redoc_url=None,
+        docs_url=None, redoc_url=None, dependencies=[Depends(refuse_unknown_query)],
     )
     app.state.container = container
     if container is not None:
@@ -91,7 +92,7 @@ ERRORS = {
     "401": "Missing or unknown bearer token",
     "403": "The token lacks the scope this call needs",
     "413": "Body too large",
-    "422": "Invalid input; `errors` names each field",
+    "422": "Invalid input, or a query parameter the operation does not take; `errors` names each field",
     "503": "The database is unavailable, or the read models have not reached `min_position` in time "
     "(see Retry-After)",
     "507": "The database's disk is full; nothing was recorded",
@@ -128,6 +129,7 @@ def _document(app: FastAPI) -> dict[str, Any]:
     schemas.pop("HTTPValidationError", None)
     schemas.pop("ValidationError", None)
     schemas["ProblemDoc"] = ProblemDoc.model_json_schema(ref_template="#/components/schemas/{model}")
+    openapi_extra.refine(document)
     app.openapi_schema = document
     return document
 

@@ -15,8 +15,10 @@ from service.api.auth import CanRead as CanRead
 from service.api.auth import CanWrite as CanWrite
 from service.api.auth import require as require
 from service.bootstrap import Container
-from service.domain.errors import InvalidInputError, NotCaughtUpError
+from service.domain.errors import InvalidInputError, NotCaughtUpError, PositionBeyondLogError
+from service.domain.facts import MAX_POSITION
 from service.domain.instants import (
+    INSTANT_PATTERN,
     InstantError,
     format_instant,
     micros_to_text,
@@ -50,12 +52,26 @@ def wait_for_min_position(
     container: ContainerDep,
     min_position: Annotated[
         int | None,
-        Query(ge=0, le=2**63 - 1, description="wait (bounded) until the read models include this position"),
+        Query(
+            ge=0,
+            le=MAX_POSITION,
+            description=(
+                "wait (bounded) until the read models include this position, one an append "
+                "returned; a position beyond the log's last one is refused"
+            ),
+        ),
     ] = None,
 ) -> None:
-    if min_position is not None and not container.wait_for_position(
-        min_position, container.settings.read_wait
-    ):
+    if min_position is None:
+        return
+    try:
+        reached = container.wait_for_position(min_position, container.settings.read_wait)
+    except PositionBeyondLogError as exc:
+        message = f"no append has reached position {min_position}; the log ends at {exc.head}"
+        raise InvalidInputError(
+            f"min_position: {message}", errors=[{"field": "min_position", "message": message}]
+        ) from None
+    if not reached:
         raise NotCaughtUpError(f"the read models have not reached position {min_position} yet; retry")
 
 
@@ -85,6 +101,8 @@ def micros(moment: datetime | None) -> int | None:
     return None if moment is None else to_micros(moment)
 
 
+# Documents the form parse_param takes (the pattern is also parse_instant's gate).
+INSTANT_SCHEMA = {"pattern": INSTANT_PATTERN, "examples": ["2020-01-07", "2020-01-07T15:00:00Z"]}
 AS_OF = "transaction time: the answer as this service gave it then (date = end of day)"
 REPORTED_BY = "publication time: only what had been reported by then (date = end of day)"
 
@@ -92,8 +110,8 @@ REPORTED_BY = "publication time: only what had been reported by then (date = end
 # Pure dependencies are async: FastAPI runs a plain ``def`` dependency in its thread
 # pool, and each such hop cost more than parsing the parameter (profiled).
 async def axes(
-    as_of: Annotated[str | None, Query(description=AS_OF)] = None,
-    reported_by: Annotated[str | None, Query(description=REPORTED_BY)] = None,
+    as_of: Annotated[str | None, Query(description=AS_OF, json_schema_extra=INSTANT_SCHEMA)] = None,
+    reported_by: Annotated[str | None, Query(description=REPORTED_BY, json_schema_extra=INSTANT_SCHEMA)] = None,
 ) -> Axes:
     return Axes(
         as_of_us=micros(parse_param("as_of", as_of, end_of_day=True)),

@@ -36,3 +36,12 @@ class InvalidInputError(TimelineError):
 class NotCaughtUpError(TimelineError):
     status = 503
     title = "Read models not caught up"
+
+
+class PositionBeyondLogError(LookupError):
+    """A position no append has reached: waiting for it could only time out."""
+
+    def __init__(self, position: int, head: int):
+        super().__init__(f"position {position} is beyond the log's last position, {head}")
+        self.position = position
+        self.head = head

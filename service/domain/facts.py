@@ -31,6 +31,7 @@ from pydantic import (
 
 from service.domain.countries import COUNTRY_CODES
 from service.domain.instants import (
+    INSTANT_PATTERN,
     InstantError,
     format_instant,
     is_date_only,
@@ -90,6 +91,7 @@ Instant = Annotated[
     WithJsonSchema(
         {
             "type": "string",
+            "pattern": INSTANT_PATTERN,
             "description": "ISO 8601 date (2020-01-07) or date-time with offset (2020-01-07T15:00:00Z)",
             "examples": ["2020-01-07", "2020-01-07T15:00:00Z"],
         }

@@ -10,7 +10,18 @@ from __future__ import annotations
 import re
 from datetime import UTC, date, datetime, time, timedelta
 
-_DATE_ONLY = re.compile(r"^\d{4}-?\d{2}-?\d{2}$")
+# Years 1-9999 (Python's range), months 01-12, days 01-31, hours 00-23, minutes and seconds 00-59.
+_DATE = r"(?:[0-9]{3}[1-9]|[0-9]{2}[1-9]0|[0-9][1-9]00|[1-9]000)-?(?:0[1-9]|1[0-2])-?(?:0[1-9]|[12][0-9]|3[01])"
+_HMS = r"(?:[01][0-9]|2[0-3])(?::?[0-5][0-9](?::?[0-5][0-9](?:[.,][0-9]+)?)?)?"
+_TIME = _HMS
+_OFFSET = rf"(?:[Zz]|[+-]{_HMS})"
+# What the service takes for an instant: a date, or a date-time with its UTC offset. The API
+# publishes this pattern, so it is also the gate: ``datetime.fromisoformat`` alone would take
+# more (ISO week dates, any character between date and time) than the document states.
+INSTANT_PATTERN = rf"^\s*(?:{_DATE}|{_DATE}[Tt ]{_TIME}{_OFFSET})\s*$"
+# The same without the offset, so that its absence gets its own message.
+_INSTANT_SHAPE = re.compile(rf"^(?:{_DATE}|{_DATE}[Tt ]{_TIME}{_OFFSET}?)$")
+_DATE_ONLY = re.compile(rf"^{_DATE}$")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 
@@ -39,6 +50,10 @@ def parse_instant(value: object, *, date_only_at: str = "start") -> datetime:
     text = value.strip()
     if not text or len(text) > 40:
         raise InstantError("expected an ISO 8601 date or date-time string")
+    if not _INSTANT_SHAPE.fullmatch(text):
+        raise InstantError(
+            "expected an ISO 8601 date (2020-01-07) or date-time with offset (2020-01-07T15:00:00Z)"
+        )
     if is_date_only(text):
         try:
             day = date.fromisoformat(text)

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Path, Query
 from sqlalchemy import Connection
 
 from service.api.deps import (
+    INSTANT_SCHEMA,
     AxesDep,
     CanRead,
     CanWrite,
@@ -32,6 +33,7 @@ router = APIRouter(prefix="/v1/actors", tags=["actors"])
 
 ActorId = Annotated[str, Path(pattern=SLUG_PATTERN, max_length=80, description="actor slug, e.g. nato")]
 AT = "valid time: the situation on this date (date = end of day); default now"
+AtParam = Annotated[str | None, Query(description=AT, json_schema_extra=INSTANT_SCHEMA)]
 
 
 def known_actor(conn: Connection, actor_id: str) -> None:
@@ -93,7 +95,7 @@ def actor_state(
     conn: ReadConn,
     axes: AxesDep,
     now: Now,
-    at: Annotated[str | None, Query(description=AT)] = None,
+    at: AtParam = None,
 ) -> JSON:
     moment = parse_param("at", at, end_of_day=True) or now
     known_actor(conn, actor_id)

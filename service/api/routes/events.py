@@ -9,6 +9,7 @@ from fastapi import APIRouter, Body, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from service.api.deps import (
+    INSTANT_SCHEMA,
     AppendsDep,
     AxesDep,
     CanRead,
@@ -22,10 +23,11 @@ from service.api.deps import (
 )
 from service.api.responses import JSON
 from service.api.schemas import PROBLEM, BatchOut, FactPage, FactWithRevisions, StoredFact
-from service.domain.actors import check_slug_list
+from service.domain.actors import ACTOR_LIST_PATTERN, MAX_ACTORS_PER_QUERY, actor_list
 from service.domain.corrections import CorrectionIn, RetractionIn
 from service.domain.errors import InvalidInputError, NotFoundError
 from service.domain.facts import FACT_TYPES, ROLES, FactIn
+from service.domain.lists import list_pattern, split_list
 from service.readmodels import queries
 
 router = APIRouter(prefix="/v1/events", tags=["facts"])
@@ -117,7 +119,7 @@ def retract_event(event_id: UUID, retraction: RetractionIn, container: Container
 
 
 def _csv(name: str, value: str | None, allowed: Any = None) -> list[str]:
-    items = [v.strip() for v in (value or "").split(",") if v.strip()]
+    items = split_list(value)
     if allowed is not None:
         unknown = [v for v in items if v not in allowed]
         if unknown:
@@ -141,18 +143,28 @@ def fact_filter(
         raise InvalidInputError("'to' is before 'from'", errors=[{"field": "to", "message": "before 'from'"}])
     return queries.FactFilter(
         types=_csv("type", type_, FACT_TYPES),
-        actors=check_slug_list("actor", _csv("actor", actor)),
+        actors=actor_list("actor", actor),
         role=role,
         from_us=micros(lower),
         to_us=micros(upper),
     )
 
 
-TypeParam = Annotated[str | None, Query(alias="type", description="comma-separated fact types")]
-FromParam = Annotated[str | None, Query(alias="from", description="occurred at or after (date = start of day)")]
-ToParam = Annotated[str | None, Query(description="occurred at or before (date = end of day)")]
-ActorParam = Annotated[str | None, Query(description="comma-separated actor ids (any role)")]
-RoleParam = Annotated[str | None, Query(description="the role the actor plays")]
+# The schemas state what the parsing below enforces (json_schema_extra documents, it does not
+# validate: the parsing keeps its own messages).
+TypeParam = Annotated[str | None, Query(
+    alias="type", description="comma-separated fact types",
+    json_schema_extra={"pattern": list_pattern("|".join(FACT_TYPES))},
+)]
+FromParam = Annotated[str | None, Query(
+    alias="from", description="occurred at or after (date = start of day)", json_schema_extra=INSTANT_SCHEMA,
+)]
+ToParam = Annotated[str | None, Query(description="occurred at or before (date = end of day)", json_schema_extra=INSTANT_SCHEMA)]
+ActorParam = Annotated[str | None, Query(
+    description=f"comma-separated actor ids (any role), at most {MAX_ACTORS_PER_QUERY}",
+    json_schema_extra={"pattern": ACTOR_LIST_PATTERN},
+)]
+RoleParam = Annotated[str | None, Query(description="the role the actor plays", json_schema_extra={"enum": ALL_ROLES})]
 
 
 # Pure parsing: a coroutine, so FastAPI does not send it to the thread pool.

@@ -8,9 +8,10 @@ from fastapi import APIRouter, Query
 
 from service.api.deps import AxesDep, CanRead, Now, ReadConn, echo_axes, parse_param
 from service.api.responses import JSON
-from service.api.routes.actors import AT
+from service.api.routes.actors import AtParam
+from service.api.routes.events import ActorParam
 from service.api.schemas import PROBLEM, WorldState
-from service.domain.actors import check_slug_list
+from service.domain.actors import actor_list
 from service.domain.instants import format_instant, to_micros
 from service.readmodels import queries
 
@@ -27,10 +28,10 @@ def world_state(
     conn: ReadConn,
     axes: AxesDep,
     now: Now,
-    at: Annotated[str | None, Query(description=AT)] = None,
-    actor: Annotated[str | None, Query(description="comma-separated actor ids to include")] = None,
+    at: AtParam = None,
+    actor: ActorParam = None,
 ) -> JSON:
     moment = parse_param("at", at, end_of_day=True) or now
-    only = check_slug_list("actor", [a.strip() for a in (actor or "").split(",") if a.strip()])
+    only = actor_list("actor", actor)
     states = queries.world_state(conn, axes, to_micros(moment), only)
     return JSON({"at": format_instant(moment), **echo_axes(axes, now), "actors": states})
