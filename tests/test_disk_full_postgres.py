@@ -216,7 +216,7 @@ def test_postgres_tablespace_fills_under_writers_refuses_with_507_and_resumes_wi
                 container.close()
             followed = changes_from_start(server)
             assert [position for position, _ in followed] == sorted(stored.values())
-            assert dict((eid, pos) for pos, eid in followed) == stored
+            assert {eid: pos for pos, eid in followed} == stored
             assert get(server, "/v1/subscriptions", ADMIN).json()["items"] == []
 
             refusals = [a.ended - a.started for a in tally.attempts if a.status == 507]
