@@ -141,8 +141,8 @@ def _initdb(root: Path, port: int, password_auth: bool) -> Cluster:
 
 
 @contextmanager
-def own_cluster(*, password_auth: bool = False) -> Iterator[Cluster]:
-    """A fresh running cluster on a free port of PORTS; stopped and deleted afterwards."""
+def own_cluster(*, password_auth: bool = False, ports: range = PORTS) -> Iterator[Cluster]:
+    """A fresh running cluster on a free port of ``ports``; stopped and deleted afterwards."""
     # Short path: a Unix socket's path must fit in 107 bytes.
     root = Path(tempfile.mkdtemp(prefix="pgc-"))
     root.chmod(0o755)
@@ -150,7 +150,7 @@ def own_cluster(*, password_auth: bool = False) -> Iterator[Cluster]:
         if os.geteuid() == 0:
             shutil.chown(root, SUPERUSER, SUPERUSER)
         cluster = None
-        for port in PORTS:
+        for port in ports:
             if not _port_free(port):
                 continue
             cluster = _initdb(root, port, password_auth) if cluster is None else _reconfigured(cluster, port)
@@ -160,7 +160,7 @@ def own_cluster(*, password_auth: bool = False) -> Iterator[Cluster]:
                 continue  # taken by someone else between the check and the start
             break
         else:
-            raise RuntimeError(f"no free port for a PostgreSQL cluster in {PORTS}")
+            raise RuntimeError(f"no free port for a PostgreSQL cluster in {ports}")
         try:
             yield cluster
         finally:

@@ -44,6 +44,16 @@ class StorageUnavailableError(Exception):
     """The database could not be reached, or gave no connection, in the time allowed."""
 
 
+class StorageFullError(Exception):
+    """The database refused a write for want of disk space; raised from the driver's error.
+
+    A class of its own, not the event store's ``OperationalError``, so that the event store
+    does not retry it: only room made on the disk ends the condition, and nobody makes it
+    within the library's two seconds of retries. ``classify`` finds the driver's error in
+    the cause.
+    """
+
+
 try:  # PostgreSQL's driver is an optional dependency
     import psycopg
     import psycopg_pool
@@ -53,8 +63,8 @@ except ImportError:  # pragma: no cover (installed with the postgres extra)
 
 # Every class a storage call can raise, for callers that must catch before they classify.
 STORAGE_ERRORS: tuple[type[BaseException], ...] = (
-    StorageUnavailableError, es.PersistenceError, sa.DBAPIError, sa.TimeoutError, sa.DisconnectionError,
-    sqlite3.Error, *((psycopg.Error,) if psycopg is not None else ()),
+    StorageUnavailableError, StorageFullError, es.PersistenceError, sa.DBAPIError, sa.TimeoutError,
+    sa.DisconnectionError, sqlite3.Error, *((psycopg.Error,) if psycopg is not None else ()),
 )
 
 SQLITE_BUSY = 5
