@@ -196,7 +196,10 @@ def cases_sent() -> Iterator[None]:
 def fuzz_target(demo_client: Any, container: Container, monkeypatch: pytest.MonkeyPatch) -> Target:
     """The app over the demo data, with nothing that could leave the machine."""
     container.dispatcher.stop()
-    monkeypatch.setattr(container.dispatcher, "client", httpx.Client(transport=httpx.MockTransport(_no_network)))
+    # The dispatcher is stopped; should anything still send, its HTTP client reaches nothing.
+    monkeypatch.setattr(
+        container.dispatcher.exchanges, "_client", httpx.AsyncClient(transport=httpx.MockTransport(_no_network))
+    )
     monkeypatch.setattr(
         guard,
         "socket",
@@ -314,4 +317,7 @@ def test_api_conforms_to_its_openapi_document_in_linked_workflows(fuzz_target: T
     report(f"[fuzz {backend} stateful] reached {len(reached)} of {len(every)} operations: "
            + ", ".join(f"{label} x{count}" for label, count in sorted(reached.items())))
     assert not failures, f"{len(failures)} failed checks:\n" + "\n\n".join(failures[:10])
-    assert not every - set(reached), f"the links reach no call of {sorted(every - set(reached))}"
+    # An operation on an existing resource (a path parameter) is reachable only through links:
+    # those are what the stateful phase is for. The rest get the coverage and fuzzing phases.
+    on_resources = {label for label in every if "{" in label}
+    assert not on_resources - set(reached), f"the links reach no call of {sorted(on_resources - set(reached))}"
