@@ -72,6 +72,9 @@ def actor_ids(body: dict[str, Any]) -> set[str]:
 # --- concurrent writers ------------------------------------------------------------------
 
 
+PROBLEM_JSON = "application/problem+json"
+
+
 @dataclass
 class Attempt:
     """One POST: what it sent, when, and what (if anything) came back."""

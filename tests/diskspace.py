@@ -10,11 +10,16 @@ from __future__ import annotations
 import errno
 import os
 import subprocess
+import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+
+from tests.acknowledged import PROBLEM_JSON, Attempt, Tally, Writers
+from tests.processes import ServiceProcess, wait_until
 
 CHUNK = 64 * 1024
 
@@ -59,3 +64,32 @@ def fill(path: Path) -> Path:
                     raise
                 size //= 2
     return filler
+
+
+def free_and_resume(filler: Path, writers: Writers) -> tuple[float, Attempt]:
+    """Delete the filler; returns when that was, and the first append accepted after it.
+
+    Then waits for fifty more, so that appends are seen flowing again, not one lucky write.
+    """
+    filler.unlink()
+    freed = time.monotonic()
+    resumed = wait_until(
+        lambda: next((a for a in list(writers.attempts) if a.started > freed and a.acknowledged), None),
+        15, what="an append accepted after the space was freed",
+    )
+    before = writers.acknowledged_count()
+    wait_until(lambda: writers.acknowledged_count() >= before + 50, 15, what="appends flowing again")
+    return freed, resumed
+
+
+def assert_accepted_or_refused_as_full(writers: Writers, server: ServiceProcess) -> Tally:
+    """Every append got an answer, 201 or a 507 problem, and the server logged no traceback."""
+    tally = Tally(list(writers.attempts))
+    tally.assert_answers_whole()
+    statuses = Counter(a.status for a in tally.attempts)
+    dropped = [a.error for a in tally.attempts if a.status is None]
+    assert not dropped, f"requests without an answer (connection dropped?): {dropped[:5]}"
+    assert set(statuses) <= {201, 507}, statuses
+    assert all(a.content_type.startswith(PROBLEM_JSON) for a in tally.attempts if a.status == 507)
+    assert "Traceback" not in server.output()
+    return tally

@@ -11,7 +11,6 @@ and SQLite's ``PRAGMA integrity_check`` passes.
 from __future__ import annotations
 
 import sqlite3
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -19,8 +18,8 @@ import pytest
 
 from service.bootstrap import bootstrap
 from service.settings import Settings
-from tests.acknowledged import READ, TOKENS, Tally, Writers, get, verify
-from tests.diskspace import fill, small_disk
+from tests.acknowledged import READ, TOKENS, Writers, get, verify
+from tests.diskspace import assert_accepted_or_refused_as_full, fill, free_and_resume, small_disk
 from tests.processes import serving, wait_until
 from tests.reports import report
 
@@ -50,24 +49,12 @@ def test_sqlite_disk_fills_under_writers_refuses_with_507_and_resumes_without_re
                 refused = [a for a in list(writers.attempts) if a.status == 507]
                 assert wait_until(lambda: len([a for a in writers.attempts if a.status == 507]) > len(refused), 10)
 
-                filler.unlink()
-                freed = time.monotonic()
-                resumed = wait_until(
-                    lambda: next((a for a in list(writers.attempts) if a.started > freed and a.acknowledged), None),
-                    15, what="an append accepted after the space was freed",
-                )
-                before = writers.acknowledged_count()
-                wait_until(lambda: writers.acknowledged_count() >= before + 50, 15, what="appends flowing again")
+                freed, resumed = free_and_resume(filler, writers)
             finally:
                 writers.stop()
 
-            tally = Tally(list(writers.attempts))
-            tally.assert_answers_whole()
+            tally = assert_accepted_or_refused_as_full(writers, server)
             statuses = Counter(a.status for a in tally.attempts)
-            dropped = [a.error for a in tally.attempts if a.status is None]
-            assert not dropped, f"requests without an answer (connection dropped?): {dropped[:5]}"
-            assert set(statuses) <= {201, 507}, statuses
-            assert "Traceback" not in server.output()
 
             container = bootstrap(Settings(database_url=url, api_tokens=TOKENS, _env_file=None), apply_migrations=False)
             try:
