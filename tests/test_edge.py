@@ -66,6 +66,17 @@ def rss_mib(pid: int) -> float:
 # --- authentication comes before the body ------------------------------------------------
 
 
+
+def healthz_while_alive(base_url: str, threads: list[threading.Thread], *, timeout: float, pause: float) -> list[float]:
+    """How long each ``/healthz`` took, asked again and again while any of ``threads`` runs."""
+    latencies = []
+    while any(thread.is_alive() for thread in threads):
+        started = time.monotonic()
+        assert httpx.get(f"{base_url}/healthz", timeout=timeout).status_code == 200
+        latencies.append(time.monotonic() - started)
+        time.sleep(pause)
+    return latencies
+
 def test_unauthenticated_post_gets_401_before_its_body_is_sent(database_url: str, tmp_path: Path) -> None:
     with serving(database_url, TOKENS, tmp_path / "serve.log") as server, connect(server, timeout=3.0) as sock:
         # A declared 11.7 MB body of which only the first 64 KiB ever arrive.
@@ -103,11 +114,7 @@ def test_unauthenticated_large_bodies_cost_no_memory_and_no_latency(database_url
         sampler.start()
         for sender in senders:
             sender.start()
-        latencies = []
-        while any(sender.is_alive() for sender in senders):
-            started = time.monotonic()
-            assert httpx.get(f"{server.base_url}/healthz", timeout=10.0).status_code == 200
-            latencies.append(time.monotonic() - started)
+        latencies = healthz_while_alive(server.base_url, senders, timeout=10.0, pause=0.0)
         for sender in senders:
             sender.join(30)
         done.set()
@@ -178,12 +185,7 @@ def test_partial_heads_and_a_trickled_body_are_closed_while_others_are_served(
         clients.append(threading.Thread(target=slow, args=("body", body_head + b"{", b" " * 1000)))
         for client in clients:
             client.start()
-        served = []
-        while any(client.is_alive() for client in clients):
-            started = time.monotonic()
-            assert httpx.get(f"{server.base_url}/healthz", timeout=5.0).status_code == 200
-            served.append(time.monotonic() - started)
-            time.sleep(0.05)
+        served = healthz_while_alive(server.base_url, clients, timeout=5.0, pause=0.05)
         for client in clients:
             client.join(15)
 
