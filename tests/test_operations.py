@@ -102,9 +102,12 @@ def test_metrics_count_webhook_deliveries_by_outcome(hooks: TestClient, receiver
 
     def settled() -> dict[str, Any] | None:
         samples = scrape(hooks)
-        # The failing one: first attempt and three retries (0.2 s apart), then failed.
-        done = value(samples, "timeline_webhook_messages", status="failed") == 1
-        return samples if done else None
+        # The failing one: first attempt and three retries (0.2 s apart), then failed. An
+        # attempt is counted just after its outcome commits, so both are waited for.
+        failed = value(samples, "timeline_webhook_messages", status="failed") == 1
+        counted = sum(value(samples, "timeline_webhook_attempts_total", outcome=o)
+                      for o in ("delivered", "http_error", "timeout")) >= 5
+        return samples if failed and counted else None
 
     samples = wait_until(settled, timeout=15, interval=0.1, what="the failing delivery exhausted")
     assert value(samples, "timeline_webhook_messages", status="delivered") == 1
