@@ -13,11 +13,12 @@ RUN groupadd --system --gid 10001 timeline \
 
 WORKDIR /app
 
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md constraints.txt ./
 COPY service/ ./service/
 COPY migrations/ ./migrations/
-# "./[postgres]" (not ".[postgres]") so hadolint sees a local path, not an unpinned package.
-RUN pip install --no-cache-dir "./[postgres]"
+# "./[postgres]" (not ".[postgres]") so hadolint sees a local path, not an unpinned package;
+# constraints.txt pins every dependency to the versions the tests pass with.
+RUN pip install --no-cache-dir -c constraints.txt "./[postgres]"
 
 ENV TIMELINE_DATABASE_URL=sqlite:////data/timeline.sqlite3
 VOLUME ["/data"]

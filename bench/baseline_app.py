@@ -1,7 +1,7 @@
 """B1 and B3: the HTTP ceilings — a minimal FastAPI app on uvicorn, one worker.
 
 ``POST /v1/events`` validates a pydantic body of the same shape as a fact
-(the envelope plus the type-specific fields, see /work/shared/API.md "Facts")
+(the envelope plus the type-specific fields, see docs/api.md "Facts")
 and returns it with 201. No store, no I/O: whatever the service does beyond
 this (normalisation, the event store commit, projections) is the difference
 the benchmark measures.

@@ -77,7 +77,7 @@ SENT: dict[str, Counter[str]] = {}
 
 @schemathesis.check
 def problem_json_on_4xx(ctx: Any, response: Any, case: Any) -> bool | None:
-    """API.md: errors are application/problem+json with type, title, status and detail."""
+    """docs/api.md: errors are application/problem+json with type, title, status and detail."""
     if not 400 <= response.status_code < 500:
         return None
     content_type = (response.headers.get("content-type") or [""])[0]

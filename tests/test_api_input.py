@@ -23,7 +23,7 @@ PROBLEM_JSON = "application/problem+json"
 UTC_MICROS = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$")
 DROP = object()  # a change that removes the key from the fact
 
-# --- valid facts, one per type (the type table of API.md) -------------------------------
+# --- valid facts, one per type (the type table of docs/api.md) -------------------------------
 
 ENVELOPE: dict[str, Any] = {
     "occurred_at": "2020-01-07",
