@@ -78,8 +78,10 @@ def test_a_trickling_subscriber_is_cut_off_at_the_timeout_and_retried(
     record(api, strike())
     items = wait_deliveries(api, sub["id"], lambda items: items and items[0]["status"] == "delivered",
                             timeout=ATTEMPT_TIMEOUT + 2 * SLACK + 1, what="delivered by the retry")
-    first, retry = items[0]["attempts"]
+    # On a loaded machine a retry can time out too; every attempt before the delivery did.
+    first, *between, retry = items[0]["attempts"]
     assert first["status_code"] is None and "timed out" in first["error"], first
+    assert all(a["status_code"] is None and "timed out" in a["error"] for a in between), between
     assert ATTEMPT_TIMEOUT * 1000 * 0.9 <= first["latency_ms"] <= (ATTEMPT_TIMEOUT + SLACK) * 1000, first
     assert retry["status_code"] == 200
     cut = endpoint.snapshot()[0]
