@@ -68,6 +68,8 @@ CHECKS = (
     "response_headers_conformance",
     "response_schema_conformance",
     "negative_data_rejection",
+    "unsupported_method",
+    "allow_header_conformance",
     "problem_json_on_4xx",
 )
 
