@@ -73,6 +73,9 @@ CHECKS = (
     "problem_json_on_4xx",
 )
 
+# The answers that refuse schema-invalid input: the library's list, and 413.
+NEGATIVE_REFUSALS = ["400", "401", "403", "404", "405", "406", "409", "413", "415", "422", "428", "429", "5xx"]
+
 # Cases sent, per backend and operation: the summary printed after each backend's run.
 SENT: dict[str, Counter[str]] = {}
 
@@ -118,6 +121,8 @@ def fuzz_config(*, steered: bool = False, stateful: bool = False) -> Any:
             "checks": {
                 "enabled": False,
                 **{name: {"enabled": True} for name in CHECKS},
+                # An invalid body that is also too large is refused as too large, before anything parses it.
+                "negative_data_rejection": {"enabled": True, "expected-statuses": NEGATIVE_REFUSALS},
             },
         }
     )
