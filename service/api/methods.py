@@ -16,7 +16,10 @@ from starlette.routing import Match, Route
 
 
 def allowed_methods(request: Request) -> list[str]:
-    """Every method some route takes on this request's path."""
+    """Every method some route takes on this request's path; a literal path's routes first."""
+    literal = literal_methods(request)
+    if literal:
+        return literal  # `/v1/events/batch` is the batch, not an event named "batch"
     methods: set[str] = set()
     for route in request.app.state.routes:
         if isinstance(route, Route) and route.methods and route.matches(request.scope)[0] != Match.NONE:
