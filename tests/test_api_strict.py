@@ -179,3 +179,28 @@ def test_an_instant_outside_the_documented_form_is_refused(client: TestClient, c
     assert_problem(client.post("/v1/events", json=valid_fact(occurred_at=text), headers=WRITE), 422, "occurred_at")
     assert container.store.max_position() == before
     assert_problem(client.get("/v1/events", params={"from": text}, headers=READ), 422, "from")
+
+
+# --- methods a path does not take -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [
+        ("OPTIONS", "/v1/events", "GET, POST"),
+        ("DELETE", "/v1/events", "GET, POST"),
+        # `batch` is no event id: the path takes POST only, so the method is what is wrong.
+        ("GET", "/v1/events/batch", "POST"),
+        ("PUT", "/v1/subscriptions/7d3c9a5e-0000-4000-8000-000000000000", "DELETE, GET, PATCH"),
+    ],
+)
+def test_a_method_the_path_does_not_take_is_405_naming_every_method_it_does(
+    client: TestClient, method: str, path: str, allowed: str
+) -> None:
+    response = client.request(method, path, headers=ADMIN)
+    assert_problem(response, 405)
+    assert response.headers["allow"] == allowed
+
+
+def test_an_id_that_is_no_id_on_a_path_that_takes_the_method_is_still_422(client: TestClient) -> None:
+    assert_problem(client.get("/v1/events/not-an-id", headers=READ), 422)

@@ -78,8 +78,11 @@ def create_app(container: Container | None, *, run_workers: bool = False, owns_c
     web_page.install(app)
     # Outermost last: the request id is set before anything is logged or measured, and
     # who may call is settled before any body byte is read.
+    # The routes as declared, in include order: the framework keeps included routers in a
+    # form of its own, and who may call, and which methods a path takes, are read from these.
+    app.state.routes = [route for router in routers for route in router.routes]
     app.add_middleware(BodyLimit)
-    app.add_middleware(Authenticate, routes=[route for router in routers for route in router.routes])
+    app.add_middleware(Authenticate, routes=app.state.routes)
     app.add_middleware(ObserveRequests, metrics=container.metrics if container is not None else None)
     app.add_middleware(CorrelationIdMiddleware, header_name="X-Request-ID")
     app.openapi = lambda: _document(app)  # type: ignore[method-assign]

@@ -16,10 +16,9 @@ from __future__ import annotations
 from typing import Any
 
 from service.domain.facts import FACT_TYPES, ROLES
+from service.domain.text import URL_PATTERN
+from service.domain.webhooks import SubscriptionPatch
 
-# Source.url: what urlsplit takes as an absolute http(s) URL (it drops leading blanks and
-# control characters, and reads the scheme case-insensitively), host non-empty.
-HTTP_URL_PATTERN = r"^[\x00-\x20]*[Hh][Tt][Tt][Pp][Ss]?://[^/?#]"
 # Location.country: two letters, either case (upper-cased, then looked up in ISO 3166-1).
 COUNTRY_PATTERN = r"^[A-Za-z]{2}$"
 
@@ -88,9 +87,31 @@ def refine(document: dict[str, Any]) -> None:
     schemas = document["components"]["schemas"]
     for kind in FACT_TYPES:
         _state_roles(schemas[kind], kind)
-    schemas["Source"]["properties"]["url"]["pattern"] = HTTP_URL_PATTERN
+    schemas["Source"]["properties"]["url"]["pattern"] = URL_PATTERN
     schemas["Location"]["properties"]["country"]["pattern"] = COUNTRY_PATTERN
+    # PersonnelRepositioned: a move has an end, where it came from, where it went, or both.
+    schemas["PersonnelRepositioned"]["anyOf"] = [_present(end, {"$ref": "#/components/schemas/Location"})
+                                                 for end in ("from", "to")]
+    _not_nullable(schemas["SubscriptionPatch"], SubscriptionPatch.NOT_NULL)
+    # A replay starts after a position or at a time: exactly one of them.
+    schemas["ReplayIn"]["oneOf"] = [
+        _present("after", {"type": "integer"}), _present("since", {"type": "string"}),
+    ]
     _add_links(document)
+
+
+def _present(name: str, schema: dict[str, Any]) -> dict[str, Any]:
+    """The field is given, and not null."""
+    return {"required": [name], "properties": {name: schema}}
+
+
+def _not_nullable(schema: dict[str, Any], names: tuple[str, ...]) -> None:
+    """Fields that may be left out but not sent as null."""
+    for name in names:
+        field = schema["properties"][name]
+        choices = [c for c in field.pop("anyOf") if c != {"type": "null"}]
+        assert len(choices) == 1, (name, choices)
+        field.update(choices[0])
 
 
 def _state_roles(schema: dict[str, Any], kind: str) -> None:

@@ -8,6 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from service.api.methods import allowed_methods, literal_methods
 from service.api.responses import Problem, malformed_json
 from service.domain.errors import NotCaughtUpError, TimelineError
 from service.domain.field_errors import field_errors
@@ -23,7 +24,10 @@ log = logging.getLogger(__name__)
 
 def install(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
-    async def _invalid(_: Request, exc: RequestValidationError) -> Problem:
+    async def _invalid(request: Request, exc: RequestValidationError) -> Problem:
+        literal = literal_methods(request)
+        if literal and request.method not in literal and any(e["loc"][0] == "path" for e in exc.errors()):
+            return _method_not_allowed(literal)
         errors = field_errors(exc.errors())
         if any(e["type"] == "json_invalid" for e in errors):
             return malformed_json()
@@ -36,10 +40,12 @@ def install(app: FastAPI) -> None:
         return Problem(exc.status, exc.title, exc.detail, errors=exc.errors, headers=headers)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> Problem:
+    async def _http(request: Request, exc: StarletteHTTPException) -> Problem:
         if exc.status_code == 400 and "parsing the body" in str(exc.detail):
             # A body that is not even UTF-8: the same answer as any other malformed JSON.
             return malformed_json()
+        if exc.status_code == 405:
+            return _method_not_allowed(allowed_methods(request))
         title = {401: "Unauthorized", 403: "Forbidden", 404: "Not found", 405: "Method not allowed"}.get(
             exc.status_code, "Error"
         )
@@ -61,6 +67,11 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _bug(request: Request, exc: Exception) -> Problem:
         return _unexpected(request, exc)
+
+
+def _method_not_allowed(methods: list[str]) -> Problem:
+    return Problem(405, "Method not allowed", f"this path takes {', '.join(methods)}",
+                   headers={"Allow": ", ".join(methods)})
 
 
 def _unexpected(request: Request, exc: Exception) -> Problem:

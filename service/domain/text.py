@@ -33,12 +33,16 @@ import re
 from typing import Annotated
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, StringConstraints
+from pydantic import AfterValidator, Field, StringConstraints
 
 _BIDI_CONTROLS = "\u202a-\u202e\u2066-\u2069"
 _NEVER = f"\x7f-\x9f\u2028\u2029{_BIDI_CONTROLS}"
-_ONE_LINE_REFUSED = re.compile(f"[\x00-\x1f{_NEVER}]")
-_MULTI_LINE_REFUSED = re.compile(f"[\x00-\x08\x0b-\x1f{_NEVER}]")  # TAB (09) and LF (0A) may stay
+# The refused characters as the inside of a regular-expression class, also read by the
+# OpenAPI document's patterns, so that the document states exactly this rule.
+ONE_LINE_REFUSED = f"\x00-\x1f{_NEVER}"
+MULTI_LINE_REFUSED = f"\x00-\x08\x0b-\x1f{_NEVER}"  # TAB (09) and LF (0A) may stay
+_ONE_LINE_REFUSED = re.compile(f"[{ONE_LINE_REFUSED}]")
+_MULTI_LINE_REFUSED = re.compile(f"[{MULTI_LINE_REFUSED}]")
 
 
 def _kind(char: str) -> str:
@@ -82,10 +86,29 @@ def http_url(value: str) -> str:
     return value
 
 
-Text = Annotated[str, StringConstraints(min_length=1, max_length=500, pattern=r"\S"), AfterValidator(one_line)]
+def _some_text(refused: str) -> str:
+    """The document's pattern: none of ``refused``, and at least one character that is not blank."""
+    return f"^[^{refused}]*[^\\s{refused}][^{refused}]*$"
+
+
+# What ``http_url`` takes after ``one_line``: leading spaces (urlsplit strips them), http or
+# https in any case, a host that is not empty, brackets only around an IPv6 address.
+_HOST = f"[^/?#\\[\\]{ONE_LINE_REFUSED}]"
+URL_PATTERN = (
+    f"^ *[Hh][Tt][Tt][Pp][Ss]?://(?:{_HOST}*\\[[0-9A-Fa-f:.]+\\]{_HOST}*|{_HOST}+)"
+    f"(?:[/?#][^{ONE_LINE_REFUSED}]*)?$"
+)
+
+Text = Annotated[
+    str, StringConstraints(min_length=1, max_length=500, pattern=r"\S"), AfterValidator(one_line),
+    Field(json_schema_extra={"pattern": _some_text(ONE_LINE_REFUSED)}),
+]
 LongText = Annotated[
-    str, StringConstraints(min_length=1, max_length=20_000, pattern=r"\S"), AfterValidator(multi_line)
+    str, StringConstraints(min_length=1, max_length=20_000, pattern=r"\S"), AfterValidator(multi_line),
+    # As sent: a CR may come too, since it is stored as LF.
+    Field(json_schema_extra={"pattern": _some_text(f"\x00-\x08\x0b\x0c\x0e-\x1f{_NEVER}")}),
 ]
 Url = Annotated[
-    str, StringConstraints(min_length=1, max_length=2000), AfterValidator(one_line), AfterValidator(http_url)
+    str, StringConstraints(min_length=1, max_length=2000), AfterValidator(one_line), AfterValidator(http_url),
+    Field(json_schema_extra={"pattern": URL_PATTERN}),
 ]

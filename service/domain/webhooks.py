@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 from datetime import datetime
 from email.utils import parsedate_to_datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 from uuid import NAMESPACE_URL, uuid5
 
 import orjson
@@ -48,7 +48,10 @@ class SubscriptionPatch(BaseModel):
     status: Literal["active", "paused"] | None = None
     description: Text | None = None
 
-    @field_validator("url", "types", "actors", "status", mode="before")
+    # Left out, a field keeps its value; it cannot be set to null.
+    NOT_NULL: ClassVar[tuple[str, ...]] = ("url", "types", "actors", "status")
+
+    @field_validator(*NOT_NULL, mode="before")
     @classmethod
     def _not_null(cls, value: Any) -> Any:
         if value is None:
