@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 from sqlalchemy import Engine, select
 
-from service.bootstrap import Container
+from service.bootstrap import Container, bootstrap
 from service.readmodels.tables import (
     actors,
     fact_actors,
@@ -28,6 +28,7 @@ from service.readmodels.tables import (
     fact_versions,
     projection_positions,
 )
+from service.settings import Settings
 from tests.processes import ServiceProcess, wait_until
 from tests.reports import report
 
@@ -371,3 +372,14 @@ def verify(
     report(f"[{label}] {numbers}")
     print(f"[{label}] unanswered requests by error: {dict(tally.errors())}")
     return numbers, stored
+
+
+def verify_database(
+    server: ServiceProcess, database_url: str, tally: Tally, label: str
+) -> tuple[dict[str, int], dict[str, int]]:
+    """``verify``, reading the store of ``database_url`` (already migrated) from outside the server."""
+    container = bootstrap(Settings(database_url=database_url, _env_file=None), apply_migrations=False)
+    try:
+        return verify(server, container, tally, label)
+    finally:
+        container.close()

@@ -35,10 +35,8 @@ import httpx
 import pytest
 from psycopg import sql
 
-from service.bootstrap import bootstrap
-from service.settings import Settings
 from tests import pg_cluster
-from tests.acknowledged import CLIENTS, PROBLEM_JSON, READ, Writers, get, statement, verify
+from tests.acknowledged import CLIENTS, PROBLEM_JSON, READ, Writers, get, statement, verify_database
 from tests.diskspace import assert_accepted_or_refused_as_full, fill, free_and_resume, small_disk
 from tests.processes import ServiceProcess, serving, wait_until
 from tests.reports import report
@@ -198,12 +196,8 @@ def test_postgres_tablespace_fills_under_writers_refuses_with_507_and_resumes_wi
             tally = assert_accepted_or_refused_as_full(writers, server)
             statuses = Counter(a.status for a in tally.attempts)
 
-            container = bootstrap(Settings(database_url=url, api_tokens=TOKENS, _env_file=None), apply_migrations=False)
-            try:
-                # The explicit writes above are no client's: verify finds them stored if any was.
-                numbers, stored = verify(server, container, tally, "postgres disk full")
-            finally:
-                container.close()
+            # The explicit writes above are no client's: verify finds them stored if any was.
+            numbers, stored = verify_database(server, url, tally, "postgres disk full")
             followed = changes_from_start(server)
             assert [position for position, _ in followed] == sorted(stored.values())
             assert {eid: pos for pos, eid in followed} == stored

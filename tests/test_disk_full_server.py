@@ -16,9 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from service.bootstrap import bootstrap
-from service.settings import Settings
-from tests.acknowledged import READ, TOKENS, Writers, get, verify
+from tests.acknowledged import READ, TOKENS, Writers, get, verify_database
 from tests.diskspace import assert_accepted_or_refused_as_full, fill, free_and_resume, small_disk
 from tests.processes import serving, wait_until
 from tests.reports import report
@@ -60,11 +58,7 @@ def test_sqlite_disk_fills_under_writers_refuses_with_507_and_resumes_without_re
             tally = assert_accepted_or_refused_as_full(writers, server)
             statuses = Counter(a.status for a in tally.attempts)
 
-            container = bootstrap(Settings(database_url=url, api_tokens=TOKENS, _env_file=None), apply_migrations=False)
-            try:
-                numbers, _ = verify(server, container, tally, "sqlite disk full")
-            finally:
-                container.close()
+            numbers, _ = verify_database(server, url, tally, "sqlite disk full")
             with sqlite3.connect(database) as conn:
                 integrity = conn.execute("PRAGMA integrity_check").fetchone()[0]
             assert integrity == "ok"

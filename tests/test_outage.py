@@ -26,9 +26,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from service.bootstrap import bootstrap
-from service.settings import Settings
-from tests.acknowledged import READ, TOKENS, WRITE, Tally, Writers, verify
+from tests.acknowledged import READ, TOKENS, WRITE, Tally, Writers, verify_database
 from tests.pg_cluster import available, own_cluster
 from tests.processes import ServiceProcess, free_port, service_env, start_service, wait_healthy, wait_until
 from tests.reports import report
@@ -176,8 +174,7 @@ def test_a_postgresql_outage_is_refused_with_503_at_once_and_everything_resumes_
             assert recovery <= RECOVERY_WITHIN, f"appends resumed {recovery:.1f}s after the database returned"
 
             # After: every acknowledged fact once, the projections caught up (verify asserts /readyz 200).
-            container = bootstrap(Settings(database_url=url, _env_file=None), apply_migrations=False)
-            numbers, _stored = verify(server, container, tally, "postgres outage")
+            numbers, _stored = verify_database(server, url, tally, "postgres outage")
             ready = httpx.get(f"{server.base_url}/readyz", timeout=10).json()
             assert ready["projection_lag"]["webhooks"] == 0, ready
 
