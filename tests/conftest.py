@@ -17,8 +17,8 @@ from sqlalchemy import create_engine, text
 from service.api.app import create_app
 from service.bootstrap import Container, bootstrap
 from service.settings import Settings
-from tests import reports
-from tests.webhook_receiver import Receiver, receiving
+from tests.support import reports
+from tests.support.webhook_receiver import Receiver, receiving
 
 POSTGRES_URL = os.environ.get("TIMELINE_TEST_POSTGRES_URL")
 TOKENS = "admin-token:admin,write-token:write,read-token:read"
@@ -113,8 +113,19 @@ def hooks(hook_container: Container) -> Iterator[TestClient]:
     yield from serving_app(hook_container)
 
 
+TIERS = ("unit", "integration", "e2e", "fuzz")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test with its tier, which is the folder it lives in."""
+    for item in items:
+        tier = next((part for part in item.path.parts if part in TIERS), None)
+        if tier:
+            item.add_marker(tier)
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    """The figures the tests reported (tests/reports.py), before pytest's closing line."""
+    """The figures the tests reported (tests/support/reports.py), before pytest's closing line."""
     if not reports.LINES:
         return
     terminalreporter.section("figures")

@@ -16,7 +16,7 @@ each refused write answered 507 after 1.8 s of attempts that could not succeed, 
 room made on the disk ends the condition, while the writer thread that commits every
 append of the process waited with it. The datastore raises it as ``StorageFullError``,
 which the library does not retry: a refused append answers as fast as an accepted one
-(0.01 s median, 0.1 s at most, in tests/test_disk_full_postgres.py).
+(0.01 s median, 0.1 s at most, in tests/e2e/test_disk_full_postgres.py).
 
 The library builds its pool and its datastore itself and offers no hook, so the factory
 adjusts what it built before anything opens it: the datastore's class (one method more),
