@@ -6,7 +6,6 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Body, Depends, Query
-from pydantic import BaseModel, ConfigDict, Field
 
 from service.api.deps import (
     INSTANT_SCHEMA,
@@ -22,7 +21,16 @@ from service.api.deps import (
     parse_param,
 )
 from service.api.responses import JSON
-from service.api.schemas import PROBLEM, BatchOut, FactPage, FactWithRevisions, StoredFact
+from service.api.schemas import (
+    MAX_BATCH_FACTS,
+    PROBLEM,
+    Batch,
+    BatchOut,
+    ChangedFact,
+    FactPage,
+    FactWithRevisions,
+    StoredFact,
+)
 from service.domain.actors import ACTOR_LIST_PATTERN, MAX_ACTORS_PER_QUERY, actor_list
 from service.domain.corrections import CorrectionIn, RetractionIn
 from service.domain.errors import InvalidInputError, NotFoundError
@@ -48,11 +56,6 @@ EXAMPLE = {
     "temporary": True,
 }
 ALL_ROLES = sorted({role for required, optional in ROLES.values() for role in required | optional})
-
-
-class Batch(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    events: Annotated[list[FactIn], Field(min_length=1, max_length=1000)]
 
 
 @router.post(
@@ -82,16 +85,12 @@ async def record_event(
     "/batch",
     status_code=201,
     dependencies=[CanWrite],
-    summary="Record up to 1,000 facts, all or nothing",
+    summary=f"Record up to {MAX_BATCH_FACTS:,} facts, all or nothing",
     responses={201: {"model": BatchOut}, 409: PROBLEM, 413: PROBLEM, 422: PROBLEM},
 )
 def record_batch(batch: Batch, container: ContainerDep) -> JSON:
     outcomes = container.store.record_facts(batch.events)
     return JSON({"items": [o.fact for o in outcomes]}, status_code=201)
-
-
-class ChangedFact(StoredFact):
-    change_position: int
 
 
 @router.post(

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 
 from service.api.deps import AxesDep, CanRead, Now, ReadConn, echo_axes, parse_param
 from service.api.responses import JSON
