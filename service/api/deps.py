@@ -1,4 +1,4 @@
-"""Request dependencies: the container, auth scopes, time axes, read consistency."""
+"""Request dependencies: the container, auth scopes, read consistency, the parameters routes share."""
 
 from __future__ import annotations
 
@@ -9,23 +9,26 @@ from typing import Annotated
 from fastapi import Depends, Query, Request
 from sqlalchemy import Connection
 
-# Routes take their scope markers from here with the other dependencies; the check itself
-# is service.api.auth's, made before the body is read.
+# Routes take everything they depend on from here. The scope markers' check is
+# service.api.auth's, made before the body is read; the parameters are service.api.params'.
 from service.api.auth import CanRead as CanRead
 from service.api.auth import CanWrite as CanWrite
 from service.api.auth import require as require
+from service.api.params import ActorParam as ActorParam
+from service.api.params import AtParam as AtParam
+from service.api.params import AxesDep as AxesDep
+from service.api.params import Cursor as Cursor
+from service.api.params import FactFilterDep as FactFilterDep
+from service.api.params import FromParam as FromParam
+from service.api.params import Limit as Limit
+from service.api.params import ToParam as ToParam
+from service.api.params import TypeParam as TypeParam
+from service.api.params import echo_axes as echo_axes
+from service.api.params import fact_filter as fact_filter
+from service.api.params import parse_param as parse_param
 from service.bootstrap import Container
 from service.domain.errors import InvalidInputError, NotCaughtUpError, PositionBeyondLogError
 from service.domain.facts import MAX_POSITION
-from service.domain.instants import (
-    INSTANT_PATTERN,
-    InstantError,
-    format_instant,
-    micros_to_text,
-    parse_instant,
-    to_micros,
-)
-from service.readmodels.queries import Axes
 from service.store.group_commit import GroupCommitter
 
 
@@ -86,55 +89,9 @@ def read_connection(container: ContainerDep, _: Annotated[None, CaughtUp]) -> It
 ReadConn = Annotated[Connection, Depends(read_connection)]
 
 
-def parse_param(name: str, value: str | None, *, end_of_day: bool) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        return parse_instant(value, date_only_at="end" if end_of_day else "start")
-    except InstantError as exc:
-        raise InvalidInputError(
-            f"{name}: {exc}", errors=[{"field": name, "message": str(exc)}]
-        ) from None
-
-
-def micros(moment: datetime | None) -> int | None:
-    return None if moment is None else to_micros(moment)
-
-
-# Documents the form parse_param takes (the pattern is also parse_instant's gate).
-INSTANT_SCHEMA = {"pattern": INSTANT_PATTERN, "examples": ["2020-01-07", "2020-01-07T15:00:00Z"]}
-AS_OF = "transaction time: the answer as this service gave it then (date = end of day)"
-REPORTED_BY = "publication time: only what had been reported by then (date = end of day)"
-
-
-# Pure dependencies are async: FastAPI runs a plain ``def`` dependency in its thread
-# pool, and each such hop cost more than parsing the parameter (profiled).
-async def axes(
-    as_of: Annotated[str | None, Query(description=AS_OF, json_schema_extra=INSTANT_SCHEMA)] = None,
-    reported_by: Annotated[str | None, Query(description=REPORTED_BY, json_schema_extra=INSTANT_SCHEMA)] = None,
-) -> Axes:
-    return Axes(
-        as_of_us=micros(parse_param("as_of", as_of, end_of_day=True)),
-        reported_by_us=micros(parse_param("reported_by", reported_by, end_of_day=True)),
-    )
-
-
-AxesDep = Annotated[Axes, Depends(axes)]
-
-
-def echo_axes(axes: Axes, now: datetime) -> dict[str, str | None]:
-    """The axes as the answer states them: ``as_of`` defaults to the time of the request."""
-    return {
-        "as_of": micros_to_text(axes.as_of_us) if axes.as_of_us is not None else format_instant(now),
-        "reported_by": micros_to_text(axes.reported_by_us),
-    }
-
-
 async def request_time() -> datetime:
     return datetime.now(UTC)
 
 
 Now = Annotated[datetime, Depends(request_time)]
 
-Limit = Annotated[int, Query(ge=1, le=1000, description="page size")]
-Cursor = Annotated[str | None, Query(max_length=500, description="opaque cursor from next_cursor")]

@@ -4,24 +4,27 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path
 from sqlalchemy import Connection
 
 from service.api.deps import (
-    INSTANT_SCHEMA,
+    AtParam,
     AxesDep,
     CanRead,
     CanWrite,
     ContainerDep,
     Cursor,
+    FromParam,
     Limit,
     Now,
     ReadConn,
+    ToParam,
+    TypeParam,
     echo_axes,
+    fact_filter,
     parse_param,
 )
 from service.api.responses import JSON
-from service.api.routes.events import FromParam, ToParam, TypeParam, fact_filter
 from service.api.schemas import PROBLEM, ActorPage, ActorSaved, ActorState, TimelinePage
 from service.domain.actors import ActorProfileIn, profile_record
 from service.domain.errors import InvalidInputError, NotFoundError
@@ -32,8 +35,6 @@ from service.readmodels import queries
 router = APIRouter(prefix="/v1/actors", tags=["actors"])
 
 ActorId = Annotated[str, Path(pattern=SLUG_PATTERN, max_length=80, description="actor slug, e.g. nato")]
-AT = "valid time: the situation on this date (date = end of day); default now"
-AtParam = Annotated[str | None, Query(description=AT, json_schema_extra=INSTANT_SCHEMA)]
 
 
 def known_actor(conn: Connection, actor_id: str) -> None:

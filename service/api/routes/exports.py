@@ -7,8 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from starlette.responses import StreamingResponse
 
-from service.api.deps import AxesDep, CanRead, CaughtUp, ContainerDep, Now
-from service.api.routes.events import FactFilterDep
+from service.api.deps import AxesDep, CanRead, CaughtUp, ContainerDep, FactFilterDep, Now
 from service.api.schemas import PROBLEM
 from service.domain.errors import InvalidInputError
 from service.domain.instants import format_instant, to_micros

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from service.api.deps import AxesDep, CanRead, Now, ReadConn, echo_axes, parse_param
+from service.api.deps import ActorParam, AtParam, AxesDep, CanRead, Now, ReadConn, echo_axes, parse_param
 from service.api.responses import JSON
-from service.api.routes.actors import AtParam
-from service.api.routes.events import ActorParam
 from service.api.schemas import PROBLEM, WorldState
 from service.domain.actors import actor_list
 from service.domain.instants import format_instant, to_micros
