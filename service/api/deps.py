@@ -1,13 +1,15 @@
-"""Request dependencies: the container, auth scopes, read consistency, the parameters routes share."""
+"""Request dependencies: the parts of the container a route uses, auth scopes, read
+consistency, and the parameters routes share."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import Depends, Query, Request
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Engine
 
 # Routes take everything they depend on from here. The scope markers' check is
 # service.api.auth's, made before the body is read; the parameters are service.api.params'.
@@ -29,30 +31,57 @@ from service.api.params import parse_param as parse_param
 from service.bootstrap import Container
 from service.domain.errors import InvalidInputError, NotCaughtUpError, PositionBeyondLogError
 from service.domain.facts import MAX_POSITION
+from service.observability.metrics import Metrics, StoreReading
+from service.readmodels.worker import PositionWatch
+from service.store.application import TimelineApplication
 from service.store.group_commit import GroupCommitter
+from service.store.health import StorageHealth
+from service.webhooks.dispatcher import Dispatcher
+from service.webhooks.subscriptions import Subscriptions
+
+
+def _container(request: Request) -> Container:
+    # Routes never take the container itself: each takes the one part it uses, below.
+    container: Container = request.app.state.container
+    return container
 
 
 # Dependencies that never block are coroutines: a plain function would cost every request
 # a hop to the thread pool and back.
-async def get_container(request: Request) -> Container:
-    return request.app.state.container
+async def get_store(request: Request) -> TimelineApplication:
+    return _container(request).store
 
 
-ContainerDep = Annotated[Container, Depends(get_container)]
+StoreDep = Annotated[TimelineApplication, Depends(get_store)]
 
 
 async def get_appends(request: Request) -> GroupCommitter:
-    return request.app.state.appends
+    appends: GroupCommitter = request.app.state.appends
+    return appends
 
 
 AppendsDep = Annotated[GroupCommitter, Depends(get_appends)]
+
+
+async def get_subscriptions(request: Request) -> Subscriptions:
+    return _container(request).subscriptions
+
+
+SubscriptionsDep = Annotated[Subscriptions, Depends(get_subscriptions)]
+
+
+async def get_dispatcher(request: Request) -> Dispatcher:
+    return _container(request).dispatcher
+
+
+DispatcherDep = Annotated[Dispatcher, Depends(get_dispatcher)]
 
 
 # --- reading ---------------------------------------------------------------------------
 
 
 def wait_for_min_position(
-    container: ContainerDep,
+    request: Request,
     min_position: Annotated[
         int | None,
         Query(
@@ -67,6 +96,7 @@ def wait_for_min_position(
 ) -> None:
     if min_position is None:
         return
+    container = _container(request)
     try:
         reached = container.wait_for_position(min_position, container.settings.read_wait)
     except PositionBeyondLogError as exc:
@@ -81,12 +111,62 @@ def wait_for_min_position(
 CaughtUp = Depends(wait_for_min_position)
 
 
-def read_connection(container: ContainerDep, _: Annotated[None, CaughtUp]) -> Iterator[Connection]:
-    with container.reading() as conn:
+def read_connection(request: Request, _: Annotated[None, CaughtUp]) -> Iterator[Connection]:
+    with _container(request).reading() as conn:
         yield conn
 
 
+# A read-model connection for the request, taken in a read slot (see Container.reading).
 ReadConn = Annotated[Connection, Depends(read_connection)]
+
+Connect = Callable[[], AbstractContextManager[Connection]]
+
+
+async def get_reading(request: Request) -> Connect:
+    return _container(request).reading
+
+
+# For answers that read page by page (exports, the stream): a read slot and its connection
+# per page, so a long answer never holds one while it waits on its client.
+Reading = Annotated[Connect, Depends(get_reading)]
+
+
+async def get_read_models_watch(request: Request) -> PositionWatch:
+    return _container(request).read_models.watch
+
+
+ReadModelsWatch = Annotated[PositionWatch, Depends(get_read_models_watch)]
+
+
+# --- operations ---------------------------------------------------------------------------
+
+
+async def get_engine(request: Request) -> Engine:
+    return _container(request).engine
+
+
+Database = Annotated[Engine, Depends(get_engine)]
+
+
+async def get_store_reading(request: Request) -> Callable[[], StoreReading]:
+    return _container(request).store_reading
+
+
+StoreReadingDep = Annotated[Callable[[], StoreReading], Depends(get_store_reading)]
+
+
+async def get_storage(request: Request) -> StorageHealth:
+    return _container(request).storage
+
+
+StorageDep = Annotated[StorageHealth, Depends(get_storage)]
+
+
+async def get_metrics(request: Request) -> Metrics:
+    return _container(request).metrics
+
+
+MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 
 
 async def request_time() -> datetime:

@@ -12,12 +12,12 @@ from service.api.deps import (
     AxesDep,
     CanRead,
     CanWrite,
-    ContainerDep,
     Cursor,
     FromParam,
     Limit,
     Now,
     ReadConn,
+    StoreDep,
     ToParam,
     TypeParam,
     echo_axes,
@@ -54,12 +54,12 @@ def list_actors(conn: ReadConn, limit: Limit = 100, cursor: Cursor = None) -> JS
     summary="Register or change an actor's profile",
     responses={200: {"model": ActorSaved}, 422: PROBLEM},
 )
-def put_actor(actor_id: ActorId, profile: ActorProfileIn, container: ContainerDep) -> JSON:
+def put_actor(actor_id: ActorId, profile: ActorProfileIn, store: StoreDep) -> JSON:
     try:
         record = profile_record(actor_id, profile)
     except ValueError as exc:
         raise InvalidInputError(str(exc), errors=[{"field": "parent", "message": str(exc)}]) from None
-    position = container.store.register_actor(record)
+    position = store.register_actor(record)
     return JSON({**record, "position": position})
 
 

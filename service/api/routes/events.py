@@ -12,11 +12,11 @@ from service.api.deps import (
     AxesDep,
     CanRead,
     CanWrite,
-    ContainerDep,
     Cursor,
     FactFilterDep,
     Limit,
     ReadConn,
+    StoreDep,
 )
 from service.api.responses import JSON
 from service.api.schemas import (
@@ -83,8 +83,8 @@ async def record_event(
     summary=f"Record up to {MAX_BATCH_FACTS:,} facts, all or nothing",
     responses={201: {"model": BatchOut}, 409: PROBLEM, 413: PROBLEM, 422: PROBLEM},
 )
-def record_batch(batch: Batch, container: ContainerDep) -> JSON:
-    outcomes = container.store.record_facts(batch.events)
+def record_batch(batch: Batch, store: StoreDep) -> JSON:
+    outcomes = store.record_facts(batch.events)
     return JSON({"items": [o.fact for o in outcomes]}, status_code=201)
 
 
@@ -95,8 +95,8 @@ def record_batch(batch: Batch, container: ContainerDep) -> JSON:
     summary="Correct the record of a fact",
     responses={201: {"model": ChangedFact}, 404: PROBLEM, 409: PROBLEM, 413: PROBLEM, 422: PROBLEM},
 )
-def correct_event(event_id: UUID, correction: CorrectionIn, container: ContainerDep) -> JSON:
-    outcome = container.store.correct_fact(str(event_id), correction)
+def correct_event(event_id: UUID, correction: CorrectionIn, store: StoreDep) -> JSON:
+    outcome = store.correct_fact(str(event_id), correction)
     return JSON(outcome.fact, status_code=201)
 
 
@@ -107,8 +107,8 @@ def correct_event(event_id: UUID, correction: CorrectionIn, container: Container
     summary="Retract a fact (duplicate, false report)",
     responses={201: {"model": ChangedFact}, 404: PROBLEM, 409: PROBLEM, 422: PROBLEM},
 )
-def retract_event(event_id: UUID, retraction: RetractionIn, container: ContainerDep) -> JSON:
-    outcome = container.store.retract_fact(str(event_id), retraction)
+def retract_event(event_id: UUID, retraction: RetractionIn, store: StoreDep) -> JSON:
+    outcome = store.retract_fact(str(event_id), retraction)
     return JSON(outcome.fact, status_code=201)
 
 

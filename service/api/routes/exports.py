@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from starlette.responses import StreamingResponse
 
-from service.api.deps import AxesDep, CanRead, CaughtUp, ContainerDep, FactFilterDep, Now
+from service.api.deps import AxesDep, CanRead, CaughtUp, FactFilterDep, Now, Reading
 from service.api.schemas import PROBLEM
 from service.domain.errors import InvalidInputError
 from service.domain.instants import format_instant, to_micros
@@ -23,7 +23,7 @@ EXPORT_CONTENT = {
 }
 
 
-def _exported(row: object) -> exports.Exported:
+def _exported(row: Any) -> exports.Exported:
     return exports.Exported(queries.fact_view(row), row.recorded_us)
 
 
@@ -41,7 +41,7 @@ def _exported(row: object) -> exports.Exported:
     responses={200: {"description": "the export, streamed", "content": EXPORT_CONTENT}, 422: PROBLEM, 503: PROBLEM},
 )
 def export_facts(
-    container: ContainerDep,
+    reading: Reading,
     axes: AxesDep,
     now: Now,
     format_: Annotated[exports.ExportFormat, Query(alias="format")],
@@ -57,7 +57,7 @@ def export_facts(
         as_of_us=axes.as_of_us if axes.as_of_us is not None else to_micros(now),
         reported_by_us=axes.reported_by_us,
     )
-    pages = queries.all_facts(container.reading, pinned, filt, include_retracted=spec.keeps_retracted, item=_exported)
+    pages = queries.all_facts(reading, pinned, filt, include_retracted=spec.keeps_retracted, item=_exported)
     stamp = now.strftime("%Y%m%dT%H%M%SZ")
     return StreamingResponse(
         exports.chunks(spec, pages),
