@@ -27,7 +27,8 @@ from service.api.params import ToParam as ToParam
 from service.api.params import TypeParam as TypeParam
 from service.api.params import echo_axes as echo_axes
 from service.api.params import fact_filter as fact_filter
-from service.api.params import parse_param as parse_param
+from service.api.params import pinned as pinned
+from service.api.params import valid_time as valid_time
 from service.bootstrap import Container
 from service.domain.errors import InvalidInputError, NotCaughtUpError, PositionBeyondLogError
 from service.domain.facts import MAX_POSITION

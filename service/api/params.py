@@ -71,7 +71,19 @@ def echo_axes(axes: Axes, now: datetime) -> dict[str, str | None]:
     }
 
 
+def pinned(axes: Axes, now: datetime) -> Axes:
+    """The axes with ``as_of`` fixed at the time of the request when none was asked for, so that
+    an answer read in several queries is one snapshot."""
+    as_of_us = axes.as_of_us if axes.as_of_us is not None else to_micros(now)
+    return Axes(as_of_us=as_of_us, reported_by_us=axes.reported_by_us)
+
+
 AtParam = Annotated[str | None, Query(description=AT, json_schema_extra=INSTANT_SCHEMA)]
+
+
+def valid_time(at: str | None, now: datetime) -> datetime:
+    """The moment whose situation is asked for: ``at``, else the time of the request."""
+    return parse_param("at", at, end_of_day=True) or now
 Limit = Annotated[int, Query(ge=1, le=1000, description="page size")]
 Cursor = Annotated[str | None, Query(max_length=500, description="opaque cursor from next_cursor")]
 

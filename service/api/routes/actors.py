@@ -22,7 +22,7 @@ from service.api.deps import (
     TypeParam,
     echo_axes,
     fact_filter,
-    parse_param,
+    valid_time,
 )
 from service.api.responses import JSON
 from service.api.schemas import PROBLEM, ActorPage, ActorSaved, ActorState, TimelinePage
@@ -98,7 +98,7 @@ def actor_state(
     now: Now,
     at: AtParam = None,
 ) -> JSON:
-    moment = parse_param("at", at, end_of_day=True) or now
+    moment = valid_time(at, now)
     known_actor(conn, actor_id)
     state = queries.actor_state(conn, actor_id, axes, to_micros(moment))
     return JSON({"actor": actor_id, "at": format_instant(moment), **echo_axes(axes, now), **state})

@@ -7,10 +7,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from starlette.responses import StreamingResponse
 
-from service.api.deps import AxesDep, CanRead, CaughtUp, FactFilterDep, Now, Reading
+from service.api.deps import AxesDep, CanRead, CaughtUp, FactFilterDep, Now, Reading, pinned
 from service.api.schemas import PROBLEM
 from service.domain.errors import InvalidInputError
-from service.domain.instants import format_instant, to_micros
+from service.domain.instants import format_instant, micros_to_text
 from service.formats import exports
 from service.readmodels import queries
 
@@ -53,17 +53,14 @@ def export_facts(
         message = f"rows={rows} applies to format=csv only"
         raise InvalidInputError(message, errors=[{"field": "rows", "message": message}])
     spec = exports.ExportSpec(format_, rows, tuple(filt.actors))
-    pinned = queries.Axes(
-        as_of_us=axes.as_of_us if axes.as_of_us is not None else to_micros(now),
-        reported_by_us=axes.reported_by_us,
-    )
-    pages = queries.all_facts(reading, pinned, filt, include_retracted=spec.keeps_retracted, item=_exported)
+    snapshot = pinned(axes, now)
+    pages = queries.all_facts(reading, snapshot, filt, include_retracted=spec.keeps_retracted, item=_exported)
     stamp = now.strftime("%Y%m%dT%H%M%SZ")
     return StreamingResponse(
         exports.chunks(spec, pages),
         media_type=exports.MEDIA_TYPES[format_],
         headers={
             "Content-Disposition": f'attachment; filename="timeline-{stamp}.{exports.EXTENSIONS[format_]}"',
-            "X-Timeline-As-Of": queries.micros_to_text(pinned.as_of_us) or format_instant(now),
+            "X-Timeline-As-Of": micros_to_text(snapshot.as_of_us) or format_instant(now),
         },
     )
