@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator, model_validator
 
@@ -173,7 +173,7 @@ FactType = Literal[
     "StrikeOccurred", "MissionSuspended", "MissionResumed",
     "PersonnelDeployed", "PersonnelRepositioned", "StatementIssued",
 ]
-assert set(FactType.__args__) == set(FACT_TYPES)  # type: ignore[attr-defined]
+assert set(get_args(FactType)) == set(FACT_TYPES)
 SubscribedTypes = Annotated[list[FactType], Field(max_length=len(FACT_TYPES))]
 SubscribedActors = Annotated[list[Slug], Field(max_length=200)]
 DeliveryStatus = Literal["pending", "delivered", "failed"]
