@@ -28,7 +28,7 @@ GRANTED = "timeline.granted_scope"
 CHALLENGE = {"WWW-Authenticate": "Bearer"}
 
 
-def require(scope: str):  # type: ignore[no-untyped-def]
+def require(scope: str) -> Any:
     async def granted(request: Request) -> None:
         if request.scope.get(GRANTED) is None:
             raise RuntimeError("a route that needs a scope was reached without the Authenticate gate")

@@ -1,55 +1,88 @@
-"""Request dependencies: the container, auth scopes, time axes, read consistency."""
+"""Request dependencies: the parts of the container a route uses, auth scopes, read
+consistency, and the parameters routes share."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import Depends, Query, Request
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Engine
 
-# Routes take their scope markers from here with the other dependencies; the check itself
-# is service.api.auth's, made before the body is read.
+# Routes take everything they depend on from here. The scope markers' check is
+# service.api.auth's, made before the body is read; the parameters are service.api.params'.
 from service.api.auth import CanRead as CanRead
 from service.api.auth import CanWrite as CanWrite
 from service.api.auth import require as require
+from service.api.params import ActorParam as ActorParam
+from service.api.params import AtParam as AtParam
+from service.api.params import AxesDep as AxesDep
+from service.api.params import Cursor as Cursor
+from service.api.params import FactFilterDep as FactFilterDep
+from service.api.params import FromParam as FromParam
+from service.api.params import Limit as Limit
+from service.api.params import ToParam as ToParam
+from service.api.params import TypeParam as TypeParam
+from service.api.params import echo_axes as echo_axes
+from service.api.params import fact_filter as fact_filter
+from service.api.params import pinned as pinned
+from service.api.params import valid_time as valid_time
 from service.bootstrap import Container
 from service.domain.errors import InvalidInputError, NotCaughtUpError, PositionBeyondLogError
 from service.domain.facts import MAX_POSITION
-from service.domain.instants import (
-    INSTANT_PATTERN,
-    InstantError,
-    format_instant,
-    micros_to_text,
-    parse_instant,
-    to_micros,
-)
-from service.readmodels.queries import Axes
+from service.observability.metrics import Metrics, StoreReading
+from service.readmodels.worker import PositionWatch
+from service.store.application import TimelineApplication
 from service.store.group_commit import GroupCommitter
+from service.store.health import StorageHealth
+from service.webhooks.dispatcher import Dispatcher
+from service.webhooks.subscriptions import Subscriptions
+
+
+def _container(request: Request) -> Container:
+    # Routes never take the container itself: each takes the one part it uses, below.
+    container: Container = request.app.state.container
+    return container
 
 
 # Dependencies that never block are coroutines: a plain function would cost every request
 # a hop to the thread pool and back.
-async def get_container(request: Request) -> Container:
-    return request.app.state.container
+async def get_store(request: Request) -> TimelineApplication:
+    return _container(request).store
 
 
-ContainerDep = Annotated[Container, Depends(get_container)]
+StoreDep = Annotated[TimelineApplication, Depends(get_store)]
 
 
 async def get_appends(request: Request) -> GroupCommitter:
-    return request.app.state.appends
+    appends: GroupCommitter = request.app.state.appends
+    return appends
 
 
 AppendsDep = Annotated[GroupCommitter, Depends(get_appends)]
+
+
+async def get_subscriptions(request: Request) -> Subscriptions:
+    return _container(request).subscriptions
+
+
+SubscriptionsDep = Annotated[Subscriptions, Depends(get_subscriptions)]
+
+
+async def get_dispatcher(request: Request) -> Dispatcher:
+    return _container(request).dispatcher
+
+
+DispatcherDep = Annotated[Dispatcher, Depends(get_dispatcher)]
 
 
 # --- reading ---------------------------------------------------------------------------
 
 
 def wait_for_min_position(
-    container: ContainerDep,
+    request: Request,
     min_position: Annotated[
         int | None,
         Query(
@@ -64,6 +97,7 @@ def wait_for_min_position(
 ) -> None:
     if min_position is None:
         return
+    container = _container(request)
     try:
         reached = container.wait_for_position(min_position, container.settings.read_wait)
     except PositionBeyondLogError as exc:
@@ -78,56 +112,62 @@ def wait_for_min_position(
 CaughtUp = Depends(wait_for_min_position)
 
 
-def read_connection(container: ContainerDep, _: Annotated[None, CaughtUp]) -> Iterator[Connection]:
-    with container.reading() as conn:
+def read_connection(request: Request, _: Annotated[None, CaughtUp]) -> Iterator[Connection]:
+    with _container(request).reading() as conn:
         yield conn
 
 
+# A read-model connection for the request, taken in a read slot (see Container.reading).
 ReadConn = Annotated[Connection, Depends(read_connection)]
 
-
-def parse_param(name: str, value: str | None, *, end_of_day: bool) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        return parse_instant(value, date_only_at="end" if end_of_day else "start")
-    except InstantError as exc:
-        raise InvalidInputError(
-            f"{name}: {exc}", errors=[{"field": name, "message": str(exc)}]
-        ) from None
+Connect = Callable[[], AbstractContextManager[Connection]]
 
 
-def micros(moment: datetime | None) -> int | None:
-    return None if moment is None else to_micros(moment)
+async def get_reading(request: Request) -> Connect:
+    return _container(request).reading
 
 
-# Documents the form parse_param takes (the pattern is also parse_instant's gate).
-INSTANT_SCHEMA = {"pattern": INSTANT_PATTERN, "examples": ["2020-01-07", "2020-01-07T15:00:00Z"]}
-AS_OF = "transaction time: the answer as this service gave it then (date = end of day)"
-REPORTED_BY = "publication time: only what had been reported by then (date = end of day)"
+# For answers that read page by page (exports, the stream): a read slot and its connection
+# per page, so a long answer never holds one while it waits on its client.
+Reading = Annotated[Connect, Depends(get_reading)]
 
 
-# Pure dependencies are async: FastAPI runs a plain ``def`` dependency in its thread
-# pool, and each such hop cost more than parsing the parameter (profiled).
-async def axes(
-    as_of: Annotated[str | None, Query(description=AS_OF, json_schema_extra=INSTANT_SCHEMA)] = None,
-    reported_by: Annotated[str | None, Query(description=REPORTED_BY, json_schema_extra=INSTANT_SCHEMA)] = None,
-) -> Axes:
-    return Axes(
-        as_of_us=micros(parse_param("as_of", as_of, end_of_day=True)),
-        reported_by_us=micros(parse_param("reported_by", reported_by, end_of_day=True)),
-    )
+async def get_read_models_watch(request: Request) -> PositionWatch:
+    return _container(request).read_models.watch
 
 
-AxesDep = Annotated[Axes, Depends(axes)]
+ReadModelsWatch = Annotated[PositionWatch, Depends(get_read_models_watch)]
 
 
-def echo_axes(axes: Axes, now: datetime) -> dict[str, str | None]:
-    """The axes as the answer states them: ``as_of`` defaults to the time of the request."""
-    return {
-        "as_of": micros_to_text(axes.as_of_us) if axes.as_of_us is not None else format_instant(now),
-        "reported_by": micros_to_text(axes.reported_by_us),
-    }
+# --- operations ---------------------------------------------------------------------------
+
+
+async def get_engine(request: Request) -> Engine:
+    return _container(request).engine
+
+
+Database = Annotated[Engine, Depends(get_engine)]
+
+
+async def get_store_reading(request: Request) -> Callable[[], StoreReading]:
+    return _container(request).store_reading
+
+
+StoreReadingDep = Annotated[Callable[[], StoreReading], Depends(get_store_reading)]
+
+
+async def get_storage(request: Request) -> StorageHealth:
+    return _container(request).storage
+
+
+StorageDep = Annotated[StorageHealth, Depends(get_storage)]
+
+
+async def get_metrics(request: Request) -> Metrics:
+    return _container(request).metrics
+
+
+MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 
 
 async def request_time() -> datetime:
@@ -136,5 +176,3 @@ async def request_time() -> datetime:
 
 Now = Annotated[datetime, Depends(request_time)]
 
-Limit = Annotated[int, Query(ge=1, le=1000, description="page size")]
-Cursor = Annotated[str | None, Query(max_length=500, description="opaque cursor from next_cursor")]

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from service.api.schemas import SubscriptionPatch
 from service.domain.facts import FACT_TYPES, ROLES
 from service.domain.text import URL_PATTERN
-from service.domain.webhooks import SubscriptionPatch
 
 # Location.country: two letters, either case (upper-cased, then looked up in ISO 3166-1).
 COUNTRY_PATTERN = r"^[A-Za-z]{2}$"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
+from typing import cast
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -10,7 +12,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from service.api.methods import allowed_methods, literal_methods
 from service.api.responses import Problem, malformed_json
-from service.domain.errors import NotCaughtUpError, TimelineError
+from service.domain.errors import (
+    FactConflictError,
+    InvalidInputError,
+    NotCaughtUpError,
+    NotFoundError,
+    PayloadTooLargeError,
+    TimelineError,
+)
 from service.domain.field_errors import field_errors
 from service.store.failures import FULL, STORAGE_ERRORS, UNAVAILABLE, FailureKind
 
@@ -18,6 +27,37 @@ from service.store.failures import FULL, STORAGE_ERRORS, UNAVAILABLE, FailureKin
 # what a request takes to find it so (the pool's checkout timeout) and back.
 UNAVAILABLE_RETRY_AFTER = 2
 READS = frozenset({"GET", "HEAD"})
+
+
+@dataclass(frozen=True)
+class Answer:
+    """How the API answers an error the application raised."""
+
+    status: int
+    title: str
+    # Seconds to wait before asking again, for errors that may pass by themselves.
+    retry_after: int | None = None
+
+
+# Looked up along the error's class hierarchy: a subclass is answered as its nearest listed base.
+ANSWERS: dict[type[TimelineError], Answer] = {
+    TimelineError: Answer(400, "Bad request"),
+    NotFoundError: Answer(404, "Not found"),
+    FactConflictError: Answer(409, "Conflict"),
+    PayloadTooLargeError: Answer(413, "Payload too large"),
+    InvalidInputError: Answer(422, "Invalid input"),
+    NotCaughtUpError: Answer(503, "Read models not caught up", retry_after=1),
+}
+
+
+def answer_for(exc: TimelineError) -> Answer:
+    return next(ANSWERS[kind] for kind in type(exc).__mro__ if kind in ANSWERS)
+
+
+def timeline_problem(exc: TimelineError) -> Problem:
+    answer = answer_for(exc)
+    headers = None if answer.retry_after is None else {"Retry-After": str(answer.retry_after)}
+    return Problem(answer.status, answer.title, exc.detail, errors=exc.errors, headers=headers)
 
 log = logging.getLogger(__name__)
 
@@ -32,12 +72,12 @@ def install(app: FastAPI) -> None:
         if any(e["type"] == "json_invalid" for e in errors):
             return malformed_json()
         fields = ", ".join(dict.fromkeys(e["field"] for e in errors))
-        return Problem(422, "Invalid input", f"invalid: {fields}", errors=errors)
+        invalid = ANSWERS[InvalidInputError]
+        return Problem(invalid.status, invalid.title, f"invalid: {fields}", errors=errors)
 
     @app.exception_handler(TimelineError)
     async def _timeline(_: Request, exc: TimelineError) -> Problem:
-        headers = {"Retry-After": "1"} if isinstance(exc, NotCaughtUpError) else None
-        return Problem(exc.status, exc.title, exc.detail, errors=exc.errors, headers=headers)
+        return timeline_problem(exc)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Problem:
@@ -62,7 +102,8 @@ def install(app: FastAPI) -> None:
         return storage_problem(kind, write=request.method not in READS)
 
     for error_type in STORAGE_ERRORS:
-        app.add_exception_handler(error_type, _storage)
+        # All of them are Exceptions; the tuple is typed for the `except` clauses that use it.
+        app.add_exception_handler(cast(type[Exception], error_type), _storage)
 
     @app.exception_handler(Exception)
     async def _bug(request: Request, exc: Exception) -> Problem:

@@ -1,12 +1,17 @@
-"""Response shapes, for the OpenAPI document (answers are built as plain dicts)."""
+"""Request bodies the API parses, and the shapes of its answers for the OpenAPI document
+(answers are built as plain dicts)."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, ClassVar, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator, model_validator
 
+from service.domain.facts import FACT_TYPES, MAX_POSITION, FactIn, Instant, Slug
 from service.domain.stats import Granularity
+from service.domain.text import Text, Url
+
+MAX_BATCH_FACTS = 1000
 
 
 class _Doc(BaseModel):
@@ -68,13 +73,17 @@ class TimelinePage(_Doc):
     next_cursor: str | None
 
 
-class BatchIn(BaseModel):
+class Batch(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    events: list[dict[str, Any]] = Field(min_length=1, max_length=1000)
+    events: Annotated[list[FactIn], Field(min_length=1, max_length=MAX_BATCH_FACTS)]
 
 
 class BatchOut(_Doc):
     items: list[StoredFact]
+
+
+class ChangedFact(StoredFact):
+    change_position: int
 
 
 class Actor(_Doc):
@@ -156,6 +165,116 @@ class Stats(_Doc):
     reported_by: str | None
     buckets: list[Bucket]
     total: Tally
+
+
+# --- webhook subscriptions -------------------------------------------------------------
+
+FactType = Literal[
+    "StrikeOccurred", "MissionSuspended", "MissionResumed",
+    "PersonnelDeployed", "PersonnelRepositioned", "StatementIssued",
+]
+assert set(get_args(FactType)) == set(FACT_TYPES)
+SubscribedTypes = Annotated[list[FactType], Field(max_length=len(FACT_TYPES))]
+SubscribedActors = Annotated[list[Slug], Field(max_length=200)]
+DeliveryStatus = Literal["pending", "delivered", "failed"]
+
+
+class SubscriptionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: Url
+    types: SubscribedTypes = []
+    actors: SubscribedActors = []
+    description: Text | None = None
+
+
+class SubscriptionPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: Url | None = None
+    types: SubscribedTypes | None = None
+    actors: SubscribedActors | None = None
+    status: Literal["active", "paused"] | None = None
+    description: Text | None = None
+
+    # Left out, a field keeps its value; it cannot be set to null.
+    NOT_NULL: ClassVar[tuple[str, ...]] = ("url", "types", "actors", "status")
+
+    @field_validator(*NOT_NULL, mode="before")
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        if value is None:
+            raise ValueError("leave the field out to keep it; it cannot be null")
+        return value
+
+
+class ReplayIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    after: Annotated[int, Strict(), Field(ge=0, le=MAX_POSITION)] | None = None
+    since: Instant | None = None
+
+    @model_validator(mode="after")
+    def _one_start(self) -> ReplayIn:
+        if (self.after is None) == (self.since is None):
+            raise ValueError("give exactly one of 'after' (a position) or 'since' (a time)")
+        return self
+
+
+class Subscription(_Doc):
+    id: str
+    url: str
+    types: list[str]
+    actors: list[str]
+    description: str | None
+    status: Literal["active", "paused", "disabled"]
+    created_at: str
+    start_position: int
+    disabled_reason: str | None
+
+
+class NewSubscription(Subscription):
+    secret: str
+
+
+class SubscriptionList(_Doc):
+    items: list[Subscription]
+
+
+class Secret(_Doc):
+    secret: str
+    previous_secret_valid_until: str
+
+
+class Attempt(_Doc):
+    at: str
+    status_code: int | None
+    latency_ms: int
+    error: str | None
+
+
+class Delivery(_Doc):
+    message_id: str
+    position: int
+    event_id: str
+    type: str
+    fact_type: str
+    status: DeliveryStatus
+    next_attempt_at: str | None
+    attempts: list[Attempt]
+
+
+class DeliveryPage(_Doc):
+    items: list[Delivery]
+    next_cursor: str | None
+
+
+class Replayed(_Doc):
+    after: int
+    messages: int
+
+
+# --- problems ---------------------------------------------------------------------------
 
 
 class ProblemDoc(_Doc):

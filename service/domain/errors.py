@@ -1,11 +1,11 @@
-"""Errors the application raises for a caller to answer (each maps to a 4xx)."""
+"""Errors the application raises for a caller to answer; how each is answered is the API's
+business (service.api.problems)."""
 
 from __future__ import annotations
 
 
 class TimelineError(Exception):
-    status = 400
-    title = "Bad request"
+    """A request the service refuses; ``errors`` names the fields at fault, if any."""
 
     def __init__(self, detail: str, *, errors: list[dict[str, str]] | None = None):
         super().__init__(detail)
@@ -14,28 +14,23 @@ class TimelineError(Exception):
 
 
 class NotFoundError(TimelineError):
-    status = 404
-    title = "Not found"
+    pass
 
 
 class FactConflictError(TimelineError):
-    status = 409
-    title = "Conflict"
+    pass
 
 
 class PayloadTooLargeError(TimelineError):
-    status = 413
-    title = "Payload too large"
+    pass
 
 
 class InvalidInputError(TimelineError):
-    status = 422
-    title = "Invalid input"
+    pass
 
 
 class NotCaughtUpError(TimelineError):
-    status = 503
-    title = "Read models not caught up"
+    """The read models did not reach a position in time; asking again later may succeed."""
 
 
 class PositionBeyondLogError(LookupError):

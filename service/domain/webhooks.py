@@ -1,24 +1,16 @@
-"""Webhook rules that need no I/O: subscription input, filters, message bodies, retry timing."""
+"""Webhook rules that need no I/O: subscription changes, filters, message bodies, retry timing."""
 
 from __future__ import annotations
 
 import base64
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from email.utils import parsedate_to_datetime
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Any
 from uuid import NAMESPACE_URL, uuid5
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator, model_validator
-
-from service.domain.facts import FACT_TYPES, MAX_POSITION, Instant, Slug
-from service.domain.text import Text, Url
-
-FactType = Literal[
-    "StrikeOccurred", "MissionSuspended", "MissionResumed",
-    "PersonnelDeployed", "PersonnelRepositioned", "StatementIssued",
-]
-assert set(FactType.__args__) == set(FACT_TYPES)  # type: ignore[attr-defined]
 
 MESSAGE_TYPES = {"recorded": "event.recorded", "corrected": "event.corrected", "retracted": "event.retracted"}
 SECRET_PREFIX = "whsec_"
@@ -30,46 +22,15 @@ def _unique(values: list[str]) -> list[str]:
     return list(dict.fromkeys(values))
 
 
-class SubscriptionIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+@dataclass(frozen=True)
+class SubscriptionChange:
+    """What to change in a subscription; None keeps a field as it is."""
 
-    url: Url
-    types: Annotated[list[FactType], Field(max_length=6)] = []
-    actors: Annotated[list[Slug], Field(max_length=200)] = []
-    description: Text | None = None
-
-
-class SubscriptionPatch(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    url: Url | None = None
-    types: Annotated[list[FactType], Field(max_length=6)] | None = None
-    actors: Annotated[list[Slug], Field(max_length=200)] | None = None
-    status: Literal["active", "paused"] | None = None
-    description: Text | None = None
-
-    # Left out, a field keeps its value; it cannot be set to null.
-    NOT_NULL: ClassVar[tuple[str, ...]] = ("url", "types", "actors", "status")
-
-    @field_validator(*NOT_NULL, mode="before")
-    @classmethod
-    def _not_null(cls, value: Any) -> Any:
-        if value is None:
-            raise ValueError("leave the field out to keep it; it cannot be null")
-        return value
-
-
-class ReplayIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    after: Annotated[int, Strict(), Field(ge=0, le=MAX_POSITION)] | None = None
-    since: Instant | None = None
-
-    @model_validator(mode="after")
-    def _one_start(self) -> ReplayIn:
-        if (self.after is None) == (self.since is None):
-            raise ValueError("give exactly one of 'after' (a position) or 'since' (a time)")
-        return self
+    url: str | None = None
+    types: Sequence[str] | None = None
+    actors: Sequence[str] | None = None
+    status: str | None = None
+    description: str | None = None
 
 
 def normalised_filters(types: list[str], actors: list[str]) -> tuple[list[str], list[str]]:

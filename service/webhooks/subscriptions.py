@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine, func, select, update
@@ -12,9 +14,7 @@ from service.domain.errors import InvalidInputError, NotFoundError
 from service.domain.instants import micros_to_text, to_micros
 from service.domain.webhooks import (
     ROTATION_OVERLAP_SECONDS,
-    ReplayIn,
-    SubscriptionIn,
-    SubscriptionPatch,
+    SubscriptionChange,
     matches,
     normalised_filters,
     secret_from,
@@ -57,15 +57,17 @@ class Subscriptions:
         except UnsafeTargetError as exc:
             raise InvalidInputError(str(exc), errors=[{"field": "url", "message": str(exc)}]) from None
 
-    def create(self, new: SubscriptionIn) -> dict[str, Any]:
-        self._check_url(new.url)
-        types, actors = normalised_filters(list(new.types), list(new.actors))
+    def create(
+        self, url: str, *, types: Sequence[str] = (), actors: Sequence[str] = (), description: str | None = None
+    ) -> dict[str, Any]:
+        self._check_url(url)
+        types, actors = normalised_filters(list(types), list(actors))
         row = {
             "id": str(uuid.uuid4()),
-            "url": new.url,
+            "url": url,
             "types": types,
             "actors": actors,
-            "description": new.description,
+            "description": description,
             "status": "active",
             "secret": secret_from(os.urandom(24)),
             "previous_secret": None,
@@ -98,7 +100,7 @@ class Subscriptions:
         with self.engine.connect() as conn:
             return _public(self._row(conn, subscription_id))
 
-    def update(self, subscription_id: str, patch: SubscriptionPatch) -> dict[str, Any]:
+    def update(self, subscription_id: str, patch: SubscriptionChange) -> dict[str, Any]:
         values: dict[str, Any] = {}
         if patch.url is not None:
             self._check_url(patch.url)
@@ -179,7 +181,7 @@ class Subscriptions:
         ]
         return {"items": items, "next_cursor": encode_cursor([rows[-1].position]) if more else None}
 
-    def replay(self, subscription_id: str, replay: ReplayIn) -> dict[str, Any]:
+    def replay(self, subscription_id: str, *, after: int | None = None, since: datetime | None = None) -> dict[str, Any]:
         """Send again every change after a position (or recorded since a time) that passes the filters.
 
         Messages keep their ids; changes that had no message yet (before the
@@ -189,11 +191,11 @@ class Subscriptions:
         fr, m = fact_revisions, webhook_messages
         with write_transaction(self.engine) as conn:
             sub = self._row(conn, subscription_id)
-            start = replay.after
-            if replay.since is not None:
+            start = after
+            if since is not None:
                 start = conn.execute(
                     select(func.coalesce(func.min(fr.c.position) - 1, self.head()))
-                    .where(fr.c.recorded_us >= to_micros(replay.since))
+                    .where(fr.c.recorded_us >= to_micros(since))
                 ).scalar_one()
             rows = []
             for change in conn.execute(select(fr).where(fr.c.position > start).order_by(fr.c.position)):

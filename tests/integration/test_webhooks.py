@@ -552,12 +552,11 @@ def test_an_attempt_that_times_out_is_retried_with_the_same_id(hooks: TestClient
 def test_the_target_is_checked_again_at_delivery(client: TestClient, container: Container, receiver: Receiver) -> None:
     # A subscription to 127.0.0.1 made where it was allowed, delivered by a dispatcher
     # whose settings do not allow it (the plain `container` has no allow-list).
-    from service.domain.webhooks import SubscriptionIn
     from service.webhooks.subscriptions import Subscriptions
 
     endpoint = receiver.endpoint("ssrf")
     allowed = Subscriptions(container.engine, "127.0.0.1", container.store.max_position)
-    sub = allowed.create(SubscriptionIn(url=endpoint.url))
+    sub = allowed.create(endpoint.url)
     record(client, strike())
     items = wait_deliveries(client, sub["id"], lambda it: it and it[0]["attempts"], what="an attempt")
     attempt = items[0]["attempts"][0]

@@ -4,24 +4,27 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path
 from sqlalchemy import Connection
 
 from service.api.deps import (
-    INSTANT_SCHEMA,
+    AtParam,
     AxesDep,
     CanRead,
     CanWrite,
-    ContainerDep,
     Cursor,
+    FromParam,
     Limit,
     Now,
     ReadConn,
+    StoreDep,
+    ToParam,
+    TypeParam,
     echo_axes,
-    parse_param,
+    fact_filter,
+    valid_time,
 )
 from service.api.responses import JSON
-from service.api.routes.events import FromParam, ToParam, TypeParam, fact_filter
 from service.api.schemas import PROBLEM, ActorPage, ActorSaved, ActorState, TimelinePage
 from service.domain.actors import ActorProfileIn, profile_record
 from service.domain.errors import InvalidInputError, NotFoundError
@@ -32,8 +35,6 @@ from service.readmodels import queries
 router = APIRouter(prefix="/v1/actors", tags=["actors"])
 
 ActorId = Annotated[str, Path(pattern=SLUG_PATTERN, max_length=80, description="actor slug, e.g. nato")]
-AT = "valid time: the situation on this date (date = end of day); default now"
-AtParam = Annotated[str | None, Query(description=AT, json_schema_extra=INSTANT_SCHEMA)]
 
 
 def known_actor(conn: Connection, actor_id: str) -> None:
@@ -53,12 +54,12 @@ def list_actors(conn: ReadConn, limit: Limit = 100, cursor: Cursor = None) -> JS
     summary="Register or change an actor's profile",
     responses={200: {"model": ActorSaved}, 422: PROBLEM},
 )
-def put_actor(actor_id: ActorId, profile: ActorProfileIn, container: ContainerDep) -> JSON:
+def put_actor(actor_id: ActorId, profile: ActorProfileIn, store: StoreDep) -> JSON:
     try:
         record = profile_record(actor_id, profile)
     except ValueError as exc:
         raise InvalidInputError(str(exc), errors=[{"field": "parent", "message": str(exc)}]) from None
-    position = container.store.register_actor(record)
+    position = store.register_actor(record)
     return JSON({**record, "position": position})
 
 
@@ -97,7 +98,7 @@ def actor_state(
     now: Now,
     at: AtParam = None,
 ) -> JSON:
-    moment = parse_param("at", at, end_of_day=True) or now
+    moment = valid_time(at, now)
     known_actor(conn, actor_id)
     state = queries.actor_state(conn, actor_id, axes, to_micros(moment))
     return JSON({"actor": actor_id, "at": format_instant(moment), **echo_axes(axes, now), **state})

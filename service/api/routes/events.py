@@ -2,32 +2,36 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Body, Depends, Query
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import APIRouter, Body
 
 from service.api.deps import (
-    INSTANT_SCHEMA,
     AppendsDep,
     AxesDep,
     CanRead,
     CanWrite,
-    ContainerDep,
     Cursor,
+    FactFilterDep,
     Limit,
     ReadConn,
-    micros,
-    parse_param,
+    StoreDep,
 )
 from service.api.responses import JSON
-from service.api.schemas import PROBLEM, BatchOut, FactPage, FactWithRevisions, StoredFact
-from service.domain.actors import ACTOR_LIST_PATTERN, MAX_ACTORS_PER_QUERY, actor_list
+from service.api.schemas import (
+    MAX_BATCH_FACTS,
+    PROBLEM,
+    Batch,
+    BatchOut,
+    ChangedFact,
+    FactPage,
+    FactWithRevisions,
+    StoredFact,
+)
 from service.domain.corrections import CorrectionIn, RetractionIn
-from service.domain.errors import InvalidInputError, NotFoundError
-from service.domain.facts import FACT_TYPES, ROLES, FactIn
-from service.domain.lists import list_pattern, split_list
+from service.domain.errors import NotFoundError
+from service.domain.facts import FactIn
 from service.readmodels import queries
 
 router = APIRouter(prefix="/v1/events", tags=["facts"])
@@ -47,12 +51,6 @@ EXAMPLE = {
     "to": {"name": "Kuwait", "country": "KW"},
     "temporary": True,
 }
-ALL_ROLES = sorted({role for required, optional in ROLES.values() for role in required | optional})
-
-
-class Batch(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    events: Annotated[list[FactIn], Field(min_length=1, max_length=1000)]
 
 
 @router.post(
@@ -82,16 +80,12 @@ async def record_event(
     "/batch",
     status_code=201,
     dependencies=[CanWrite],
-    summary="Record up to 1,000 facts, all or nothing",
+    summary=f"Record up to {MAX_BATCH_FACTS:,} facts, all or nothing",
     responses={201: {"model": BatchOut}, 409: PROBLEM, 413: PROBLEM, 422: PROBLEM},
 )
-def record_batch(batch: Batch, container: ContainerDep) -> JSON:
-    outcomes = container.store.record_facts(batch.events)
+def record_batch(batch: Batch, store: StoreDep) -> JSON:
+    outcomes = store.record_facts(batch.events)
     return JSON({"items": [o.fact for o in outcomes]}, status_code=201)
-
-
-class ChangedFact(StoredFact):
-    change_position: int
 
 
 @router.post(
@@ -101,8 +95,8 @@ class ChangedFact(StoredFact):
     summary="Correct the record of a fact",
     responses={201: {"model": ChangedFact}, 404: PROBLEM, 409: PROBLEM, 413: PROBLEM, 422: PROBLEM},
 )
-def correct_event(event_id: UUID, correction: CorrectionIn, container: ContainerDep) -> JSON:
-    outcome = container.store.correct_fact(str(event_id), correction)
+def correct_event(event_id: UUID, correction: CorrectionIn, store: StoreDep) -> JSON:
+    outcome = store.correct_fact(str(event_id), correction)
     return JSON(outcome.fact, status_code=201)
 
 
@@ -113,73 +107,9 @@ def correct_event(event_id: UUID, correction: CorrectionIn, container: Container
     summary="Retract a fact (duplicate, false report)",
     responses={201: {"model": ChangedFact}, 404: PROBLEM, 409: PROBLEM, 422: PROBLEM},
 )
-def retract_event(event_id: UUID, retraction: RetractionIn, container: ContainerDep) -> JSON:
-    outcome = container.store.retract_fact(str(event_id), retraction)
+def retract_event(event_id: UUID, retraction: RetractionIn, store: StoreDep) -> JSON:
+    outcome = store.retract_fact(str(event_id), retraction)
     return JSON(outcome.fact, status_code=201)
-
-
-def _csv(name: str, value: str | None, allowed: Any = None) -> list[str]:
-    items = split_list(value)
-    if allowed is not None:
-        unknown = [v for v in items if v not in allowed]
-        if unknown:
-            raise InvalidInputError(
-                f"{name}: unknown value(s) {', '.join(unknown)}",
-                errors=[{"field": name, "message": f"expected one of {', '.join(allowed)}"}],
-            )
-    return items
-
-
-def fact_filter(
-    type_: str | None, actor: str | None, role: str | None, from_: str | None, to: str | None
-) -> queries.FactFilter:
-    if role is not None and role not in ALL_ROLES:
-        raise InvalidInputError(
-            f"role: unknown role '{role}'", errors=[{"field": "role", "message": f"expected one of {', '.join(ALL_ROLES)}"}]
-        )
-    lower = parse_param("from", from_, end_of_day=False)
-    upper = parse_param("to", to, end_of_day=True)
-    if lower and upper and upper < lower:
-        raise InvalidInputError("'to' is before 'from'", errors=[{"field": "to", "message": "before 'from'"}])
-    return queries.FactFilter(
-        types=_csv("type", type_, FACT_TYPES),
-        actors=actor_list("actor", actor),
-        role=role,
-        from_us=micros(lower),
-        to_us=micros(upper),
-    )
-
-
-# The schemas state what the parsing below enforces (json_schema_extra documents, it does not
-# validate: the parsing keeps its own messages).
-TypeParam = Annotated[str | None, Query(
-    alias="type", description="comma-separated fact types",
-    json_schema_extra={"pattern": list_pattern("|".join(FACT_TYPES))},
-)]
-FromParam = Annotated[str | None, Query(
-    alias="from", description="occurred at or after (date = start of day)", json_schema_extra=INSTANT_SCHEMA,
-)]
-ToParam = Annotated[str | None, Query(description="occurred at or before (date = end of day)", json_schema_extra=INSTANT_SCHEMA)]
-ActorParam = Annotated[str | None, Query(
-    description=f"comma-separated actor ids (any role), at most {MAX_ACTORS_PER_QUERY}",
-    json_schema_extra={"pattern": ACTOR_LIST_PATTERN},
-)]
-RoleParam = Annotated[str | None, Query(description="the role the actor plays", json_schema_extra={"enum": ALL_ROLES})]
-
-
-# Pure parsing: a coroutine, so FastAPI does not send it to the thread pool.
-async def listed_facts(
-    type_: TypeParam = None,
-    actor: ActorParam = None,
-    role: RoleParam = None,
-    from_: FromParam = None,
-    to: ToParam = None,
-) -> queries.FactFilter:
-    """The filters of a fact list, which exports and counts take too."""
-    return fact_filter(type_, actor, role, from_, to)
-
-
-FactFilterDep = Annotated[queries.FactFilter, Depends(listed_facts)]
 
 
 @router.get(

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from starlette.responses import StreamingResponse
 
-from service.api.deps import AxesDep, CanRead, CaughtUp, ContainerDep, Now
-from service.api.routes.events import FactFilterDep
+from service.api.deps import AxesDep, CanRead, CaughtUp, FactFilterDep, Now, Reading, pinned
 from service.api.schemas import PROBLEM
 from service.domain.errors import InvalidInputError
-from service.domain.instants import format_instant, to_micros
+from service.domain.instants import format_instant, micros_to_text
 from service.formats import exports
 from service.readmodels import queries
 
@@ -24,7 +23,7 @@ EXPORT_CONTENT = {
 }
 
 
-def _exported(row: object) -> exports.Exported:
+def _exported(row: Any) -> exports.Exported:
     return exports.Exported(queries.fact_view(row), row.recorded_us)
 
 
@@ -42,7 +41,7 @@ def _exported(row: object) -> exports.Exported:
     responses={200: {"description": "the export, streamed", "content": EXPORT_CONTENT}, 422: PROBLEM, 503: PROBLEM},
 )
 def export_facts(
-    container: ContainerDep,
+    reading: Reading,
     axes: AxesDep,
     now: Now,
     format_: Annotated[exports.ExportFormat, Query(alias="format")],
@@ -54,17 +53,14 @@ def export_facts(
         message = f"rows={rows} applies to format=csv only"
         raise InvalidInputError(message, errors=[{"field": "rows", "message": message}])
     spec = exports.ExportSpec(format_, rows, tuple(filt.actors))
-    pinned = queries.Axes(
-        as_of_us=axes.as_of_us if axes.as_of_us is not None else to_micros(now),
-        reported_by_us=axes.reported_by_us,
-    )
-    pages = queries.all_facts(container.reading, pinned, filt, include_retracted=spec.keeps_retracted, item=_exported)
+    snapshot = pinned(axes, now)
+    pages = queries.all_facts(reading, snapshot, filt, include_retracted=spec.keeps_retracted, item=_exported)
     stamp = now.strftime("%Y%m%dT%H%M%SZ")
     return StreamingResponse(
         exports.chunks(spec, pages),
         media_type=exports.MEDIA_TYPES[format_],
         headers={
             "Content-Disposition": f'attachment; filename="timeline-{stamp}.{exports.EXTENSIONS[format_]}"',
-            "X-Timeline-As-Of": queries.micros_to_text(pinned.as_of_us) or format_instant(now),
+            "X-Timeline-As-Of": micros_to_text(snapshot.as_of_us) or format_instant(now),
         },
     )

@@ -20,12 +20,10 @@ from fastapi import APIRouter
 from starlette.responses import Response
 
 from service import migrate
-from service.api.deps import ContainerDep
+from service.api.deps import Database, MetricsDep, StorageDep, StoreReadingDep
 from service.api.responses import JSON, Problem
 from service.api.schemas import PROBLEM
-from service.bootstrap import Container
 from service.domain.instants import format_instant
-from service.observability.metrics import StoreReading
 from service.store import failures
 
 STORAGE_DETAIL = {
@@ -55,14 +53,12 @@ async def healthz() -> JSON:
     return JSON({"status": "ok"})
 
 
-def _readiness(container: Container) -> tuple[bool, StoreReading]:
-    return migrate.is_current(container.engine), container.store_reading()
 
 
 @router.get("/readyz", summary="Database reachable and writable, migrations current, projection lag")
-async def readyz(container: ContainerDep) -> JSON:
+async def readyz(engine: Database, read_store: StoreReadingDep, storage: StorageDep) -> JSON:
     try:
-        current, reading = await _probe(lambda: _readiness(container))
+        current, reading = await _probe(lambda: (migrate.is_current(engine), read_store()))
     except TimeoutError:
         return _not_ready(f"the database did not answer within {PROBE_TIMEOUT:g}s")
     except Exception as exc:  # readiness reports failure, it does not raise
@@ -71,8 +67,8 @@ async def readyz(container: ContainerDep) -> JSON:
     lag = {name: max(reading.head - at, 0) for name, at in reading.projections.items()}
     # Reads still work on a full disk, but a process that cannot record is not ready to
     # serve its purpose: it says why, and since when (see service/store/health.py).
-    failure = container.storage.failure()
-    storage = {"status": "ok"} if failure is None else {
+    failure = storage.failure()
+    storage_status = {"status": "ok"} if failure is None else {
         "status": failure.kind,
         "since": format_instant(datetime.fromtimestamp(failure.at, UTC)),
         "detail": STORAGE_DETAIL[failure.kind],
@@ -80,7 +76,7 @@ async def readyz(container: ContainerDep) -> JSON:
     status = "ready" if current else "migrations pending"
     if failure is not None:
         status = f"storage {failure.kind}"
-    body = {"status": status, "migrations_current": current, "storage": storage,
+    body = {"status": status, "migrations_current": current, "storage": storage_status,
             "position": reading.head, "projection_lag": lag}
     return JSON(body, status_code=200 if status == "ready" else 503)
 
@@ -91,12 +87,12 @@ async def readyz(container: ContainerDep) -> JSON:
     response_class=Response,
     responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}, 503: PROBLEM},
 )
-async def metrics(container: ContainerDep) -> Response:
+async def metrics(figures: MetricsDep) -> Response:
     try:
-        text = await _probe(container.metrics.render)
+        text = await _probe(figures.render)
     except TimeoutError:
         return Problem(503, "Database unavailable", f"the database did not answer the scrape within {PROBE_TIMEOUT:g}s")
-    return Response(text, media_type=container.metrics.content_type)
+    return Response(text, media_type=figures.content_type)
 
 
 def _not_ready(reason: str, exc: BaseException | None = None) -> JSON:

@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from fastapi import APIRouter
 
-from fastapi import APIRouter, Query
-
-from service.api.deps import AxesDep, CanRead, Now, ReadConn, echo_axes, parse_param
+from service.api.deps import ActorParam, AtParam, AxesDep, CanRead, Now, ReadConn, echo_axes, valid_time
 from service.api.responses import JSON
-from service.api.routes.actors import AtParam
-from service.api.routes.events import ActorParam
 from service.api.schemas import PROBLEM, WorldState
 from service.domain.actors import actor_list
 from service.domain.instants import format_instant, to_micros
@@ -31,7 +27,7 @@ def world_state(
     at: AtParam = None,
     actor: ActorParam = None,
 ) -> JSON:
-    moment = parse_param("at", at, end_of_day=True) or now
+    moment = valid_time(at, now)
     only = actor_list("actor", actor)
     states = queries.world_state(conn, axes, to_micros(moment), only)
     return JSON({"at": format_instant(moment), **echo_axes(axes, now), "actors": states})

@@ -6,9 +6,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from service.api.deps import AxesDep, CanRead, Now, ReadConn, echo_axes
+from service.api.deps import AxesDep, CanRead, FactFilterDep, Now, ReadConn, echo_axes
 from service.api.responses import JSON
-from service.api.routes.events import FactFilterDep
 from service.api.schemas import PROBLEM, Stats
 from service.domain.errors import InvalidInputError
 from service.domain.instants import from_micros, micros_to_text

@@ -12,11 +12,11 @@ from fastapi import APIRouter, Header, Query
 from sse_starlette.sse import EventSourceResponse
 from starlette.concurrency import run_in_threadpool
 
-from service.api.deps import CanRead, ContainerDep
-from service.bootstrap import Container
+from service.api.deps import CanRead, Connect, Reading, ReadModelsWatch
 from service.domain.errors import InvalidInputError
 from service.domain.facts import MAX_POSITION
 from service.readmodels import queries
+from service.readmodels.worker import PositionWatch
 
 router = APIRouter(prefix="/v1/stream", tags=["changes"])
 
@@ -26,18 +26,19 @@ POLL_SECONDS = 1.0
 HEARTBEAT_SECONDS = 15
 
 
-def _page(container: Container, after: int) -> dict[str, Any]:
-    with container.engine.connect() as conn:
+def _page(reading: Connect, after: int) -> dict[str, Any]:
+    # A read slot per page, as every other read takes: a stream waits on its client and on
+    # new changes for as long as it is open, and must not hold a slot or a connection meanwhile.
+    with reading() as conn:
         return queries.changes(conn, after, PAGE)
 
 
-async def _changes(container: Container, after: int) -> AsyncIterator[dict[str, Any]]:
-    watch = container.read_models.watch
+async def _changes(reading: Connect, watch: PositionWatch, after: int) -> AsyncIterator[dict[str, Any]]:
     last_poll = 0.0
     while True:
         if watch.position > after or time.monotonic() - last_poll >= POLL_SECONDS:
             last_poll = time.monotonic()
-            page = await run_in_threadpool(_page, container, after)
+            page = await run_in_threadpool(_page, reading, after)
             for item in page["items"]:
                 yield {"id": str(item["position"]), "event": item["kind"], "data": orjson.dumps(item).decode()}
             after = page["next_after"]
@@ -54,7 +55,8 @@ async def _changes(container: Container, after: int) -> AsyncIterator[dict[str, 
     responses={200: {"content": {"text/event-stream": {}}, "description": "one event per change"}},
 )
 async def stream(
-    container: ContainerDep,
+    reading: Reading,
+    watch: ReadModelsWatch,
     after: Annotated[int | None, Query(ge=0, le=MAX_POSITION, description="position to start after; 0 = the beginning")] = None,
     last_event_id: Annotated[str | None, Header(description="resume after this position")] = None,
 ) -> EventSourceResponse:
@@ -65,4 +67,4 @@ async def stream(
                 "Last-Event-ID must be a position", errors=[{"field": "Last-Event-ID", "message": "not a position"}]
             )
         start = int(last_event_id)
-    return EventSourceResponse(_changes(container, start or 0), ping=HEARTBEAT_SECONDS)
+    return EventSourceResponse(_changes(reading, watch, start or 0), ping=HEARTBEAT_SECONDS)
