@@ -150,7 +150,7 @@ def peak_rss_mb(pid: int) -> float:
 
 
 def section_http(url: str, folder: Path, facts: int) -> None:
-    from tests.support.processes import free_port, service_env, start_service, wait_healthy
+    from bench.common.processes import free_port, service_env, start_service, wait_healthy
 
     port = free_port()
     server = start_service(["serve", "--port", str(port), "--no-workers"],
