@@ -27,6 +27,7 @@ import httpx
 from bench.common.errors import BenchError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})  # the only hosts a benchmark sends to
 START_TIMEOUT_S = 90.0  # the service applies migrations before it listens
 STOP_TIMEOUT_S = 15.0
 T = TypeVar("T")
@@ -304,3 +305,50 @@ def workspace(keep: bool, prefix: str, say: Callable[[str], None] = print) -> It
             say(f"\n(kept the work folder {path})")
         else:
             shutil.rmtree(path, ignore_errors=True)
+
+
+# --- the servers and commands a benchmark measures ------------------------------------------------
+
+
+TOKEN = "bench"  # the bearer token every benchmark's server is started with (its scope varies)
+
+
+def service_command(name: str, argv: list[str], db_url: str, log_dir: Path, timeout: float,
+                    poll: Callable[[float], None] | None = None) -> Finished:
+    """``python -m service ARGV`` on db_url; fails with the log's tail unless it exits 0."""
+    env = clean_env() | {"TIMELINE_DATABASE_URL": db_url}
+    started = time.monotonic()
+    child = start_child(name, [sys.executable, "-m", "service", *argv], env, log_dir / f"{name}.log")
+    done = reap(child, started, timeout, poll)
+    if done.code != 0:
+        raise BenchError(f"python -m service {' '.join(argv[:1])} exited with {done.code}\n{log_tail(child)}")
+    return done
+
+
+def start_server(name: str, db_url: str | None, tokens: str, log_dir: Path,
+                 extra_env: dict[str, str] | None = None) -> tuple[ServiceProcess, str]:
+    """The service (db_url given) or the baseline app (db_url None) on a free loopback port, answering."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    if db_url is None:
+        argv = [sys.executable, "-m", "bench.baseline_app", "--host", "127.0.0.1", "--port", str(port)]
+        env = clean_env()
+    else:
+        argv = [sys.executable, "-m", "service", "serve", "--host", "127.0.0.1", "--port", str(port)]
+        env = clean_env() | {"TIMELINE_DATABASE_URL": db_url, "TIMELINE_API_TOKENS": tokens} | (extra_env or {})
+    child = start_child(name, argv, env, log_dir / f"{name.replace(' ', '-')}.log")
+    child.port = port
+    wait_answering(child, base)
+    return child, base
+
+
+def stop_server(child: ServiceProcess, notes: list[str]) -> int | None:
+    """Stop a server; a note for an abnormal exit and for each kind of problem in its log."""
+    code = stop(child)
+    # uvicorn re-raises the SIGTERM it handled after a graceful shutdown: -15 is normal.
+    if code not in (0, -signal.SIGTERM, None):
+        notes.append(f"{child.name} exited with {code} when stopped (-9: it had to be killed)")
+    for kind, count in log_problems(child).items():
+        if count:
+            notes.append(f"{child.name} log: {count} {kind}")
+    return code
