@@ -79,11 +79,11 @@ def parse_only(text: str | None) -> set[int]:
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--facts", type=int, help="facts in the state store of targets 4 and 5 (default 1000000; "
-                        "--quick 20000)")
+                        "--quick 5000)")
     parser.add_argument("--import-facts", type=int, help="N, the facts of the import file (default 200000; "
-                        "--quick 5000); 2N are imported too for the memory check")
+                        "--quick 1000); 2N are imported too for the memory check")
     parser.add_argument("--seconds", type=float, help="measured window of each HTTP target and of B2's one-row "
-                        "commits (default 10; --quick 3)")
+                        "commits (default 10; --quick 1)")
     parser.add_argument("--warmup", type=float, help="warm-up before each HTTP window (default 3; --quick 1)")
     parser.add_argument("--connections", type=int, default=16, help="keep-alive connections (default 16)")
     parser.add_argument("--backend", choices=("sqlite", "postgres", "both"), default="sqlite")
@@ -101,18 +101,20 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     args = parser.parse_args(argv)
     args.argv = argv
     quick = args.quick
-    defaults = {"facts": (1_000_000, 20_000), "import_facts": (200_000, 5_000), "seconds": (10.0, 3.0),
+    defaults = {"facts": (1_000_000, 5_000), "import_facts": (200_000, 1_000), "seconds": (10.0, 1.0),
                 "warmup": (3.0, 1.0), "wait_idle": (20.0, 0.0)}
     for name, (full, small) in defaults.items():
         if getattr(args, name) is None:
             setattr(args, name, small if quick else full)
     args.only = args.only or set(NUMBERS)
-    args.queries = 100 if quick else 300
-    args.query_warmup = 10 if quick else 20
+    # --quick: the fewest runs that still exercise every row (a smoke run, not a measurement).
+    args.queries = 30 if quick else 300
+    args.query_warmup = 5 if quick else 20
     args.query_seconds = 5.0 if quick else 30.0
-    args.appends = 50 if quick else 200
-    args.webhook_facts = 1000 if quick else 2000
-    args.webhook_warmup_facts = 25
+    args.appends = 20 if quick else 200
+    args.webhook_facts = 200 if quick else 2000
+    args.webhook_warmup_facts = 10 if quick else 25
+    args.webhook_baseline_seconds = 1.0 if quick else max(2.0, args.seconds / 2)
     if not (1_000 <= args.facts <= 5_000_000 and 1_000 <= args.import_facts <= 2_000_000
             and 1 <= args.seconds <= 600 and 0 <= args.warmup <= 60 and 1 <= args.connections <= 256):
         parser.error("need 1000 <= --facts <= 5000000, 1000 <= --import-facts <= 2000000, 1 <= --seconds <= 600, "

@@ -305,7 +305,7 @@ def run(ctx: Ctx, backend: str) -> list[Figure]:
     a = ctx.args
     wargs = argparse.Namespace(
         facts=a.webhook_facts, backend=backend, rate=50.0, seconds=a.seconds, warmup_facts=a.webhook_warmup_facts,
-        connections=16, baseline_seconds=max(2.0, a.seconds / 2), settle=1.0 if a.quick else 2.0,
+        connections=16, baseline_seconds=a.webhook_baseline_seconds, settle=1.0 if a.quick else 2.0,
         wait_idle=a.wait_idle, keep=a.keep,
     )
     workdir = ctx.workdir / f"webhooks-{backend}"
