@@ -40,15 +40,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from bench.common.databases import bench_postgres_url, libpq_url, reset_postgres
-from bench.common.dataset import (
-    END,
-    LoadFigures,
-    StoreFacts,
-    iso,
-    load,
-    store_facts,
-    us,
-)
+from bench.common.dataset import END, LoadFigures, iso, load, us
 from bench.common.errors import BenchError
 from bench.common.machine import finish_date, machine_info, wait_for_quiet
 from bench.common.processes import raise_interrupt, workspace
@@ -57,6 +49,7 @@ from bench.targets.state_queries import (
     Breakdown,
     Params,
     Series,
+    StoreFacts,
     breakdown,
     make_params,
     measure,
@@ -64,6 +57,7 @@ from bench.targets.state_queries import (
     run_state,
     run_timeline,
     state_sql,
+    store_facts,
 )
 from service.bootstrap import Container, bootstrap
 from service.readmodels.queries import Axes

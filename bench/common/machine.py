@@ -100,6 +100,16 @@ def wait_for_quiet(limit_s: float, threshold: float = QUIET_PCT) -> tuple[bool, 
             return False, busy
 
 
+def quiet_or_note(limit_s: float, what: str, notes: list[str], verdict: str = "that figure is disturbed") -> None:
+    """Wait (at most limit_s, 0 skips) for a quiet machine; a note when it did not get quiet."""
+    if limit_s <= 0:
+        return
+    was_quiet, busy = wait_for_quiet(limit_s)
+    if not was_quiet:
+        notes.append(f"{what}: the machine was still {busy:.0f}% busy with other work after waiting "
+                     f"{limit_s:g} s; {verdict}")
+
+
 def cpu_seconds_of(pid: int | None) -> float | None:
     """utime + stime of a process (all its threads), from /proc; None if unreadable."""
     if pid is None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import sys
+from collections.abc import Sequence
 
 
 def pct(values: list[float], p: float) -> float | None:
@@ -39,7 +40,7 @@ def rate(n: int, seconds: float) -> str:
     return f"{n / seconds:,.0f}/s" if seconds > 0 else "-"
 
 
-def table(header: tuple[str, ...], rows: list[tuple[str, ...]], left: int = 2) -> None:
+def table(header: tuple[str, ...], rows: Sequence[tuple[str, ...]], left: int = 2) -> None:
     """Columns padded to their widest cell: the first ``left`` flush left, the others flush right."""
     lines = [header, *rows]
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bench.common.databases import PgDatabases, fresh_database, release_database
-from bench.common.machine import wait_for_quiet
+from bench.common.machine import quiet_or_note
 from bench.report import Report
 
 if TYPE_CHECKING:
@@ -35,12 +35,7 @@ class Ctx:
     disturbed: list[str] = field(default_factory=list)
 
     def quiet(self, what: str) -> None:
-        if self.args.wait_idle <= 0:
-            return
-        was_quiet, busy = wait_for_quiet(self.args.wait_idle)
-        if not was_quiet:
-            self.report.notes.append(f"{what}: the machine was still {busy:.0f}% busy with other work after waiting "
-                                     f"{self.args.wait_idle:g} s; that figure is disturbed")
+        quiet_or_note(self.args.wait_idle, what, self.report.notes)
 
     def note(self, text: str) -> None:
         self.report.notes.append(text)

@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from bench.common.dataset import Generator, LoadFigures, StoreFacts, load, store_facts
+from bench.common.dataset import Generator, LoadFigures, load
 from bench.common.errors import BenchError
 from bench.common.machine import proc_status_kib
 from bench.common.processes import TOKEN, start_server, stop_server
@@ -23,10 +23,12 @@ from bench.targets.context import ACTORS, DISTURBED_PCT, Ctx
 from bench.targets.http import baseline_http, drive
 from bench.targets.state_queries import (
     Series,
+    StoreFacts,
     make_params,
     measure,
     run_state,
     run_timeline,
+    store_facts,
 )
 from service.bootstrap import Container, bootstrap
 from service.domain.facts import validate_fact

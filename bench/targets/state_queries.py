@@ -1,6 +1,7 @@
 """Timing the state queries in-process: the parameters of each kind (current, ``as_of``,
 ``as_of`` + ``reported_by``), measured series with their CPU, and the split of ``actor_state``
-(SQL and fetch, JSON decoding, fold) with the plan of its SELECT."""
+(SQL and fetch, JSON decoding, fold) with the plan of its SELECT; what the store holds (its busiest
+and median actors) decides the parameters."""
 
 from __future__ import annotations
 
@@ -11,16 +12,82 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Self
 
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine, event, func, select, text
 
-from bench.common.dataset import END, START, StoreFacts, us
+from bench.common.dataset import END, START, us
 from bench.common.errors import BenchError
 from bench.common.machine import CpuWindow
+from service.bootstrap import Container
 from service.domain.replay import fold_inputs
 from service.readmodels import queries
 from service.readmodels.queries import Axes, FactFilter
+from service.readmodels.tables import fact_actors, fact_revisions, fact_versions
+
+
+@dataclass
+class StoreFacts:
+    facts: int
+    revisions: int
+    corrected: int
+    retracted: int
+    versions: int
+    actor_rows: int
+    actors_named: int
+    busiest: str
+    busiest_facts: int
+    busiest_rows: int
+    median: str
+    median_facts: int
+    median_rows: int
+    recorded_us: list[int]  # the transaction time of every revision, sorted
+    size: str
+
+
+def store_facts(container: Container, db_path: Path | None) -> StoreFacts:
+    engine = container.engine
+    with engine.connect() as conn:
+        facts = conn.execute(select(func.count()).select_from(fact_revisions)
+                             .where(fact_revisions.c.revision == 1)).scalar_one()
+        revisions = conn.execute(select(func.count()).select_from(fact_revisions)).scalar_one()
+        corrected = conn.execute(select(func.count()).select_from(fact_revisions)
+                                 .where(fact_revisions.c.kind == "corrected")).scalar_one()
+        retracted = conn.execute(select(func.count()).select_from(fact_revisions)
+                                 .where(fact_revisions.c.kind == "retracted")).scalar_one()
+        versions = conn.execute(select(func.count()).select_from(fact_versions)).scalar_one()
+        actor_rows = conn.execute(select(func.count()).select_from(fact_actors)).scalar_one()
+        # Facts per actor: distinct facts naming it in their current version (retracted included).
+        per_actor = conn.execute(
+            select(fact_actors.c.actor_id, func.count(fact_actors.c.event_id.distinct()))
+            .where(fact_actors.c.superseded_us.is_(None))
+            .group_by(fact_actors.c.actor_id)
+        ).all()
+        rows_per_actor = dict(conn.execute(
+            select(fact_actors.c.actor_id, func.count()).group_by(fact_actors.c.actor_id)
+        ).all())
+        recorded = list(conn.execute(
+            select(fact_revisions.c.recorded_us).order_by(fact_revisions.c.recorded_us)
+        ).scalars())
+        if engine.dialect.name == "postgresql":
+            size_bytes = conn.execute(text("SELECT pg_database_size(current_database())")).scalar_one()
+            size = f"{size_bytes / 2**20:.0f} MiB (pg_database_size)"
+        else:
+            size = "unknown"
+    if db_path is not None:
+        total = sum(p.stat().st_size for p in db_path.parent.glob(db_path.name + "*") if p.is_file())
+        size = f"{total / 2**20:.0f} MiB (SQLite file + WAL)"
+    ranked = sorted(per_actor, key=lambda r: (-r[1], r[0]))
+    busiest = ranked[0]
+    median = ranked[len(ranked) // 2]
+    return StoreFacts(
+        facts=facts, revisions=revisions, corrected=corrected, retracted=retracted, versions=versions,
+        actor_rows=actor_rows, actors_named=len(ranked),
+        busiest=busiest[0], busiest_facts=busiest[1], busiest_rows=rows_per_actor[busiest[0]],
+        median=median[0], median_facts=median[1], median_rows=rows_per_actor[median[0]],
+        recorded_us=recorded, size=size,
+    )
 
 
 @dataclass

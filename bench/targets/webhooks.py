@@ -21,7 +21,7 @@ import orjson
 
 from bench.common.databases import libpq_url, postgres_server_version
 from bench.common.errors import BenchError
-from bench.common.machine import CpuWindow, machine_info, wait_for_quiet
+from bench.common.machine import CpuWindow, machine_info, quiet_or_note
 from bench.common.processes import (
     TOKEN,
     ServiceProcess,
@@ -126,12 +126,7 @@ def service_deliveries(client: httpx.Client, sub_id: str) -> dict[str, Any]:
 
 
 def quiet(args: argparse.Namespace, what: str, notes: list[str]) -> None:
-    if args.wait_idle <= 0:
-        return
-    was_quiet, busy = wait_for_quiet(args.wait_idle)
-    if not was_quiet:
-        notes.append(f"{what}: the machine was still {busy:.0f}% busy with other work after waiting "
-                     f"{args.wait_idle:g} s; its figures are disturbed")
+    quiet_or_note(args.wait_idle, what, notes, "its figures are disturbed")
 
 
 @dataclass
