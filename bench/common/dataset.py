@@ -18,7 +18,7 @@ from service.bootstrap import Container
 from service.domain.corrections import CorrectionIn, RetractionIn
 from service.domain.facts import validate_fact
 
-BATCH = 1000  # facts per record_facts call
+BATCH = 1000  # facts per record_facts call, and per POST /v1/events/batch (the API's most)
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 START = dt.datetime(2019, 1, 1, tzinfo=dt.UTC)
 SPAN_S = 2 * 365 * 86400  # occurred_at spread over two years from START

@@ -20,6 +20,7 @@ import httpx
 import orjson
 
 from bench.common.databases import libpq_url, postgres_server_version
+from bench.common.dataset import BATCH
 from bench.common.errors import BenchError
 from bench.common.machine import CpuWindow, machine_info, quiet_or_note
 from bench.common.processes import (
@@ -41,7 +42,6 @@ from bench.targets.context import Ctx
 from bench.targets.webhook_receiver import HOOK_PATH, RAW_PATH, REQUEST_TIMEOUT_S
 from bench.targets.webhook_report import Phases, report
 
-BATCH = 1000  # facts per POST /v1/events/batch in the throughput phase
 HELPER = "bench.targets.webhook_receiver"
 
 
