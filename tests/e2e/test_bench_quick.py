@@ -18,7 +18,7 @@ from bench.report import SPECS
 
 pytestmark = pytest.mark.e2e
 
-QUICK_TIMEOUT_S = 600  # about a minute on a quiet 2-core machine; bounded well above that
+QUICK_TIMEOUT_S = 600  # a minute or two on 2 cores; bounded well above that
 
 
 def test_quick_suite_prints_every_target(tmp_path: Path) -> None:
