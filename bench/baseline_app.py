@@ -25,6 +25,8 @@ from uuid import UUID
 from fastapi import FastAPI
 from pydantic import BaseModel, ConfigDict, Field
 
+from service.domain.facts import FACT_TYPES
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -51,14 +53,7 @@ class FactIn(_Strict):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     event_id: UUID | None = None
-    type: Literal[
-        "StrikeOccurred",
-        "MissionSuspended",
-        "MissionResumed",
-        "PersonnelDeployed",
-        "PersonnelRepositioned",
-        "StatementIssued",
-    ]
+    type: Literal[FACT_TYPES]  # type: ignore[valid-type]  # the service's own list of types
     occurred_at: datetime | date
     occurred_until: datetime | date | None = None
     precision: Literal["instant", "minute", "hour", "day", "month", "year"] | None = None

@@ -26,8 +26,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import os
-import resource
 import sys
 import time
 import uuid
@@ -48,7 +46,14 @@ except ImportError:
 import httpx
 import orjson
 
-LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
+from bench.common.machine import (
+    busy_pct,
+    cpu_seconds_of,
+    machine_busy_ticks,
+    own_cpu_seconds,
+)
+from bench.common.processes import LOOPBACK_HOSTS
+from bench.common.stats import pct
 
 
 @dataclass
@@ -135,42 +140,70 @@ async def worker(
                 state.errors_in_window[f"HTTP {status}"] += 1
 
 
-def cpu_seconds_of(pid: int | None) -> float | None:
-    """utime + stime of a process (all its threads), from /proc; None if unreadable."""
-    if pid is None:
-        return None
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
-            fields = fh.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    ticks = os.sysconf("SC_CLK_TCK")
-    return (int(fields[11]) + int(fields[12])) / ticks
+async def open_clients(stack: contextlib.AsyncExitStack, args: argparse.Namespace, base: str) -> list[httpx.AsyncClient]:
+    """The workers' clients: by default one per worker, each with one keep-alive connection."""
+    timeout = httpx.Timeout(args.request_timeout)
+    if args.shared_pool:
+        # One client whose pool holds the N keep-alive connections.
+        limits = httpx.Limits(
+            max_connections=args.connections, max_keepalive_connections=args.connections, keepalive_expiry=60
+        )
+        shared = await stack.enter_async_context(
+            httpx.AsyncClient(base_url=base, limits=limits, timeout=timeout, trust_env=False)
+        )
+        clients = [shared] * args.connections
+    else:
+        # One client per worker, each limited to one keep-alive connection: N in all. httpcore's
+        # pool scans every connection (with a poll() each) on every request, so one pool of 16
+        # costs the client about twice the CPU per request (measured: 597 vs 1380 requests/s
+        # against B1 on a 2-core machine, the load generator at ~90% of a core both times).
+        limits = httpx.Limits(max_connections=1, max_keepalive_connections=1, keepalive_expiry=60)
+        clients = [
+            await stack.enter_async_context(
+                httpx.AsyncClient(base_url=base, limits=limits, timeout=timeout, trust_env=False)
+            )
+            for _ in range(args.connections)
+        ]
+    return clients
 
 
-def machine_busy_ticks() -> tuple[int, int] | None:
-    """(busy, total) jiffies over all CPUs, from /proc/stat."""
-    try:
-        with open("/proc/stat", encoding="ascii") as fh:
-            values = [int(v) for v in fh.readline().split()[1:]]
-    except OSError:
-        return None
-    idle = values[3] + (values[4] if len(values) > 4 else 0)
-    total = sum(values[:8])
-    return total - idle, total
+Sample = tuple[float, float | None, tuple[int, int] | None, float]
 
 
-def own_cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
-def percentile(sorted_values: list[float], q: float) -> float | None:
-    """Nearest-rank percentile (q in 0..100) of an already sorted list."""
-    if not sorted_values:
-        return None
-    rank = max(1, -(-len(sorted_values) * q // 100))  # ceil(n * q / 100)
-    return sorted_values[int(rank) - 1]
+def result(args: argparse.Namespace, state: State, cpu0: Sample, cpu1: Sample, unfinished: int) -> dict[str, Any]:
+    """The JSON result: throughput and latency in the window, every status, CPU at the window's edges."""
+    wall = cpu1[3] - cpu0[3]
+    lat = sorted(state.latencies_ms)
+    server_cpu = None
+    if cpu0[1] is not None and cpu1[1] is not None:
+        server_cpu = 100.0 * (cpu1[1] - cpu0[1]) / wall
+    machine_busy = busy_pct(cpu0[2], cpu1[2])
+    return {
+        "url": args.url,
+        "connections": args.connections,
+        "client_pools": "one shared pool" if args.shared_pool else "one client per connection",
+        "warmup_s": args.warmup,
+        "window_s": wall,
+        "requests_per_s": state.ok_in_window / wall if wall > 0 else 0.0,
+        "ok_in_window": state.ok_in_window,
+        "errors_in_window": dict(state.errors_in_window),
+        "p50_ms": pct(lat, 50),
+        "p90_ms": pct(lat, 90),
+        "p99_ms": pct(lat, 99),
+        "max_ms": lat[-1] if lat else None,
+        "sent_total": state.sent_total,
+        "status_total": {str(k): v for k, v in sorted(state.status_total.items())},
+        "exceptions_total": dict(state.exceptions_total),
+        "created_total": len(state.created_ids),
+        "created_ids": state.created_ids,
+        "max_position": state.max_position,
+        "unfinished_requests": unfinished,
+        "loadgen_cpu_pct": 100.0 * (cpu1[0] - cpu0[0]) / wall if wall > 0 else None,
+        "server_cpu_pct": server_cpu,
+        "machine_busy_pct": machine_busy,
+        "first_error_bodies": state.first_error_bodies,
+        "python": sys.version.split()[0],
+    }
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -184,29 +217,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         headers["authorization"] = f"Bearer {args.token}"
     state = State(run_id=args.run_id or uuid.uuid4().hex[:8])
 
-    timeout = httpx.Timeout(args.request_timeout)
     async with contextlib.AsyncExitStack() as stack:
-        if args.shared_pool:
-            # One client whose pool holds the N keep-alive connections.
-            limits = httpx.Limits(
-                max_connections=args.connections, max_keepalive_connections=args.connections, keepalive_expiry=60
-            )
-            shared = await stack.enter_async_context(
-                httpx.AsyncClient(base_url=base, limits=limits, timeout=timeout, trust_env=False)
-            )
-            clients = [shared] * args.connections
-        else:
-            # One client per worker, each limited to one keep-alive connection: N in all. httpcore's
-            # pool scans every connection (with a poll() each) on every request, so one pool of 16
-            # costs the client about twice the CPU per request (measured: 597 vs 1380 requests/s
-            # against B1 on a 2-core machine, the load generator at ~90% of a core both times).
-            limits = httpx.Limits(max_connections=1, max_keepalive_connections=1, keepalive_expiry=60)
-            clients = [
-                await stack.enter_async_context(
-                    httpx.AsyncClient(base_url=base, limits=limits, timeout=timeout, trust_env=False)
-                )
-                for _ in range(args.connections)
-            ]
+        clients = await open_clients(stack, args, base)
         now = time.perf_counter()
         state.t_measure = now + args.warmup
         state.t_end = state.t_measure + args.seconds
@@ -230,40 +242,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             if task.exception() is not None:
                 state.exceptions_total[f"worker crashed: {task.exception()!r}"] += 1
 
-    wall = cpu1[3] - cpu0[3]
-    lat = sorted(state.latencies_ms)
-    server_cpu = None
-    if cpu0[1] is not None and cpu1[1] is not None:
-        server_cpu = 100.0 * (cpu1[1] - cpu0[1]) / wall
-    machine_busy = None
-    if cpu0[2] and cpu1[2] and cpu1[2][1] > cpu0[2][1]:
-        machine_busy = 100.0 * (cpu1[2][0] - cpu0[2][0]) / (cpu1[2][1] - cpu0[2][1])
-    return {
-        "url": args.url,
-        "connections": args.connections,
-        "client_pools": "one shared pool" if args.shared_pool else "one client per connection",
-        "warmup_s": args.warmup,
-        "window_s": wall,
-        "requests_per_s": state.ok_in_window / wall if wall > 0 else 0.0,
-        "ok_in_window": state.ok_in_window,
-        "errors_in_window": dict(state.errors_in_window),
-        "p50_ms": percentile(lat, 50),
-        "p90_ms": percentile(lat, 90),
-        "p99_ms": percentile(lat, 99),
-        "max_ms": lat[-1] if lat else None,
-        "sent_total": state.sent_total,
-        "status_total": {str(k): v for k, v in sorted(state.status_total.items())},
-        "exceptions_total": dict(state.exceptions_total),
-        "created_total": len(state.created_ids),
-        "created_ids": state.created_ids,
-        "max_position": state.max_position,
-        "unfinished_requests": unfinished,
-        "loadgen_cpu_pct": 100.0 * (cpu1[0] - cpu0[0]) / wall if wall > 0 else None,
-        "server_cpu_pct": server_cpu,
-        "machine_busy_pct": machine_busy,
-        "first_error_bodies": state.first_error_bodies,
-        "python": sys.version.split()[0],
-    }
+    return result(args, state, cpu0, cpu1, unfinished)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -26,6 +26,7 @@ from typing import Any
 import httpx
 import pytest
 
+from bench.common.processes import ServiceProcess, run_service, service_env, serving
 from service.bootstrap import bootstrap
 from service.settings import Settings
 from tests.support.acknowledged import (
@@ -43,7 +44,6 @@ from tests.support.acknowledged import (
     stored_log,
     verify,
 )
-from tests.support.processes import ServiceProcess, run_service, service_env, serving
 
 pytestmark = pytest.mark.e2e
 

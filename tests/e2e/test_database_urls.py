@@ -15,8 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from bench.common.processes import run_service, service_env, serving, wait_until
 from tests.support.pg_cluster import Cluster, available, own_cluster
-from tests.support.processes import run_service, service_env, serving, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.skipif(not available(), reason="no PostgreSQL server binaries")]
 

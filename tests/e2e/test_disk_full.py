@@ -17,6 +17,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+from bench.common.processes import wait_until
 from service.api.app import create_app
 from service.bootstrap import Container
 from service.readmodels.tables import fact_versions
@@ -24,7 +25,6 @@ from service.settings import Settings
 from tests.support.acknowledged import statement
 from tests.conftest import ADMIN, READ, TOKENS, WRITE, built, serving_app
 from tests.support.diskspace import fill, small_disk
-from tests.support.processes import wait_until
 
 PROBLEM_JSON = "application/problem+json"
 

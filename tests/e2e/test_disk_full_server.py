@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from bench.common.processes import serving, wait_until
 from tests.support.acknowledged import READ, TOKENS, Writers, get, verify_database
 from tests.support.diskspace import assert_accepted_or_refused_as_full, fill, free_and_resume, small_disk
-from tests.support.processes import serving, wait_until
 from tests.support.reports import report
 
 pytestmark = pytest.mark.e2e

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support.processes import ServiceProcess, serving
+from bench.common.processes import ServiceProcess, serving
 
 pytestmark = pytest.mark.e2e
 

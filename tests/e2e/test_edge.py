@@ -15,7 +15,7 @@ import httpx
 import orjson
 import pytest
 
-from tests.support.processes import ServiceProcess, serving
+from bench.common.processes import ServiceProcess, serving
 from tests.support.reports import report
 from tests.integration.test_api_input import valid_fact
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from bench.common.processes import run_service, service_env
 from service.bootstrap import bootstrap
 from service.readmodels.tables import fact_revisions
 from service.settings import Settings
-from tests.support.processes import run_service, service_env
 
 
 def statement(n: int) -> dict:

@@ -33,11 +33,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import create_engine, select, text
 
-from service.bootstrap import bootstrap
-from service.settings import Settings
-from service.webhooks.tables import webhook_messages
-from tests.support.acknowledged import Tally, Writers, caught_up, verify
-from tests.support.processes import (
+from bench.common.processes import (
     ServiceProcess,
     free_port,
     run_service,
@@ -46,6 +42,10 @@ from tests.support.processes import (
     wait_healthy,
     wait_until,
 )
+from service.bootstrap import bootstrap
+from service.settings import Settings
+from service.webhooks.tables import webhook_messages
+from tests.support.acknowledged import Tally, Writers, caught_up, verify
 from tests.support.reports import report
 from tests.support.webhook_receiver import receiving
 

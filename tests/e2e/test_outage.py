@@ -26,9 +26,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from bench.common.processes import ServiceProcess, free_port, service_env, start_service, wait_healthy, wait_until
 from tests.support.acknowledged import READ, TOKENS, WRITE, Tally, Writers, verify_database
 from tests.support.pg_cluster import available, own_cluster
-from tests.support.processes import ServiceProcess, free_port, service_env, start_service, wait_healthy, wait_until
 from tests.support.reports import report
 from tests.support.webhook_receiver import receiving
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.processes import serving
+from bench.common.processes import serving
 
 pytestmark = pytest.mark.e2e
 

@@ -21,7 +21,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from tests.support.processes import REPO_ROOT, ServiceProcess, serving, wait_until
+from bench.common.processes import REPO_ROOT, ServiceProcess, serving, wait_until
 
 pytestmark = pytest.mark.e2e
 

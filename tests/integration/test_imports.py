@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from bench.common.processes import run_service, service_env
 from service.bootstrap import Container, bootstrap
 from service.demo import load_demo
 from service.domain.actors import ActorProfileIn, profile_record
@@ -24,7 +25,6 @@ from service.imports.reading import open_fact_file
 from service.readmodels.queries import Axes, FactFilter, list_facts
 from service.settings import Settings
 from tests.conftest import WRITE
-from tests.support.processes import run_service, service_env
 
 ACLED_HEADER = (
     "event_id_cnty", "event_date", "year", "time_precision", "disorder_type", "event_type", "sub_event_type",

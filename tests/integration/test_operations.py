@@ -18,10 +18,10 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
+from bench.common.processes import run_service, service_env, serving, wait_until
 from service.api.app import create_app
 from service.bootstrap import Container
 from tests.conftest import ADMIN, READ, WRITE
-from tests.support.processes import run_service, service_env, serving, wait_until
 from tests.support.webhook_receiver import Receiver, Reply
 
 

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, create_engine, func, select, text
 
+from bench.common.processes import run_service, service_env, start_service, wait_until
 from service.bootstrap import Container, bootstrap
 from service.domain.actors import ActorProfileIn, profile_record
 from service.domain.facts import validate_fact
@@ -31,7 +32,6 @@ from service.readmodels.tables import (
 )
 from service.readmodels.worker import ProjectionWorker, read_position
 from service.settings import Settings
-from tests.support.processes import run_service, service_env, start_service, wait_until
 
 NAME = ReadModelProjection.name  # "read_models"
 SUBJECTS = 7  # facts name one of this many subjects, plus one speaker

@@ -20,11 +20,11 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from bench.common.processes import ServiceProcess, free_port, service_env, start_service, wait_healthy, wait_until
 from service.bootstrap import Container, bootstrap
 from service.settings import Settings
 from service.webhooks import guard
 from tests.conftest import ADMIN, READ, WRITE
-from tests.support.processes import ServiceProcess, free_port, service_env, start_service, wait_healthy, wait_until
 from tests.support.webhook_receiver import Endpoint, Receiver, Received, Reply
 
 PROBLEM_JSON = "application/problem+json"

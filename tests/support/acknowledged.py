@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 from sqlalchemy import Engine, select
 
+from bench.common.processes import ServiceProcess, wait_until
 from service.bootstrap import Container, bootstrap
 from service.readmodels.tables import (
     actors,
@@ -29,7 +30,6 @@ from service.readmodels.tables import (
     projection_positions,
 )
 from service.settings import Settings
-from tests.support.processes import ServiceProcess, wait_until
 from tests.support.reports import report
 
 TOKENS = "w:write,r:read"

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from bench.common.processes import ServiceProcess, wait_until
 from tests.support.acknowledged import PROBLEM_JSON, Attempt, Tally, Writers
-from tests.support.processes import ServiceProcess, wait_until
 
 CHUNK = 64 * 1024
 

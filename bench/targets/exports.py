@@ -1,7 +1,7 @@
 """Exports, counts and imports on a store of N synthetic facts, each beside a same-run baseline.
 
-    .venv/bin/python -m bench.exports                    # 100,000 facts on SQLite
-    .venv/bin/python -m bench.exports --facts 20000 --backend postgres
+    .venv/bin/python -m bench.targets.exports                    # 100,000 facts on SQLite
+    .venv/bin/python -m bench.targets.exports --facts 20000 --backend postgres
 
 What it prints (standard output; progress goes to standard error), with the machine:
 
@@ -38,7 +38,12 @@ import httpx
 import orjson
 from sqlalchemy import func, select
 
-from bench.state_query import Generator, machine_info, progress
+from bench.common.databases import reset_postgres
+from bench.common.dataset import BATCH, Generator
+from bench.common.machine import machine_info, proc_status_kib
+from bench.common.processes import TOKEN, serving
+from bench.common.stats import progress
+from bench.targets.context import ACTORS, ZIPF
 from service.bootstrap import Container, bootstrap
 from service.domain.facts import validate_fact
 from service.domain.stats import bucket_counts
@@ -51,8 +56,6 @@ from service.readmodels.tables import fact_versions
 from service.runtime import tune_garbage_collector
 from service.settings import Settings
 
-REPO = Path(__file__).resolve().parent.parent
-BATCH = 1000
 ACLED_COLUMNS = (
     "event_id_cnty", "event_date", "time_precision", "event_type", "sub_event_type", "actor1", "assoc_actor_1",
     "actor2", "country", "iso", "location", "latitude", "longitude", "source", "notes", "fatalities", "timestamp",
@@ -60,7 +63,7 @@ ACLED_COLUMNS = (
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m bench.exports", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m bench.targets.exports", description=__doc__.split("\n")[0])
     parser.add_argument("--facts", type=int, default=100_000, help="facts in the store (default 100,000)")
     parser.add_argument("--import-facts", type=int, default=20_000, help="rows per import file (default 20,000)")
     parser.add_argument("--backend", choices=("sqlite", "postgres"), default="sqlite")
@@ -74,14 +77,12 @@ def database_url(backend: str, folder: Path, name: str) -> str:
     url = os.environ.get("TIMELINE_BENCH_POSTGRES_URL")
     if not url:
         raise SystemExit("--backend postgres needs TIMELINE_BENCH_POSTGRES_URL (a throwaway database: it is wiped)")
-    from tests.conftest import reset_postgres
-
     reset_postgres(url)
     return url
 
 
 def generated(n: int, seed: int) -> list[dict[str, Any]]:
-    gen = Generator(actors=1000, seed=seed, zipf_s=0.62)
+    gen = Generator(actors=ACTORS, seed=seed, zipf_s=ZIPF)
     return [gen.fact(i)[0] for i in range(n)]
 
 
@@ -128,9 +129,11 @@ def export_bytes(container: Container, spec: exports.ExportSpec) -> int:
     return sum(len(chunk) for chunk in exports.chunks(spec, pages))
 
 
-def section_exports(container: Container, facts: int) -> None:
+def section_exports(container: Container, facts: int) -> dict[str, float]:
+    """Facts/s of the raw read R and of every export format and layout."""
     print(f"\nexports of {facts:,} facts, in-process (ratio to R, the raw read of the same rows)")
     base_s, base_size = timed(lambda: raw_read(container))
+    figures = {"R facts/s": facts / base_s}
     print(f"  {'R raw read':<22} {facts / base_s:>9,.0f} facts/s {base_size / base_s / 1e6:>7.1f} MB/s   1.00")
     for fmt, rows in (("jsonl", "fact"), ("csv", "fact"), ("csv", "actor"), ("geojson", "fact"),
                       ("ics", "fact"), ("timelinejs", "fact")):
@@ -139,24 +142,19 @@ def section_exports(container: Container, facts: int) -> None:
         label = f"{fmt}" + (" per actor" if rows == "actor" else "")
         print(f"  {label:<22} {facts / seconds:>9,.0f} facts/s {size / seconds / 1e6:>7.1f} MB/s"
               f"   {base_s / seconds:.2f}   ({size / 1e6:.1f} MB)")
+        figures[f"export {label} facts/s"] = facts / seconds
+    return figures
 
 
 def peak_rss_mb(pid: int) -> float:
-    with open(f"/proc/{pid}/status", encoding="ascii") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
+    kib = proc_status_kib(pid, "VmHWM")
+    return float("nan") if kib is None else kib / 1024
 
 
-def section_http(url: str, folder: Path, facts: int) -> None:
-    from tests.support.processes import free_port, service_env, start_service, wait_healthy
-
-    port = free_port()
-    server = start_service(["serve", "--port", str(port), "--no-workers"],
-                           service_env(url, "bench:read"), folder / "serve.log", port)
-    try:
-        wait_healthy(server, 60)
+def section_http(url: str, folder: Path, facts: int) -> dict[str, float]:
+    """Seconds to the first byte and to the end of GET /v1/export, per format, from a real server."""
+    figures: dict[str, float] = {}
+    with serving(url, f"{TOKEN}:read", folder / "serve.log", "--no-workers", timeout=60) as server:
         print(f"\nexport over HTTP from `serve` ({facts:,} facts; server peak RSS before -> after)")
         for fmt in ("jsonl", "csv"):
             before = peak_rss_mb(server.pid)
@@ -164,18 +162,19 @@ def section_http(url: str, folder: Path, facts: int) -> None:
             first = None
             size = 0
             with httpx.stream("GET", f"{server.base_url}/v1/export", params={"format": fmt},
-                              headers={"Authorization": "Bearer bench"}, timeout=600) as response:
+                              headers={"Authorization": f"Bearer {TOKEN}"}, timeout=600) as response:
                 for chunk in response.iter_raw():
                     first = first or time.perf_counter() - started
                     size += len(chunk)
             total = time.perf_counter() - started
             print(f"  {fmt:<8} first byte {1000 * (first or 0):6.1f} ms, {total:6.2f} s, {facts / total:>8,.0f} facts/s,"
                   f" {size / 1e6:6.1f} MB; RSS {before:.0f} -> {peak_rss_mb(server.pid):.0f} MB")
-    finally:
-        server.stop()
+            figures[f"HTTP {fmt} s"] = total
+    return figures
 
 
-def section_stats(container: Container, facts: int) -> None:
+def section_stats(container: Container, facts: int) -> dict[str, float]:
+    """Milliseconds of each count (p50 of 7), beside C."""
     print(f"\nstats over {facts:,} facts, in-process (p50 of 7; C = a count of the same facts grouped by type)")
     fr = fact_versions
 
@@ -188,6 +187,7 @@ def section_stats(container: Container, facts: int) -> None:
         return statistics.median(timed(lambda: (run(), 0)[1])[0] for _ in range(7))
 
     base = p50(count_by_type)
+    figures = {"C ms": 1000 * base}
     print(f"  {'C count by type':<22} {1000 * base:8.1f} ms   1.00")
     # actor-0001 is the busiest actor (about 5 % of the facts), actor-0300 one of the quiet ones.
     for by, actors in (("day", ()), ("week", ()), ("month", ()), ("month", ("actor-0001",)), ("day", ("actor-0300",))):
@@ -199,6 +199,8 @@ def section_stats(container: Container, facts: int) -> None:
         seconds = p50(run)
         label = f"by {by}" + (f", {actors[0]}" if actors else "")
         print(f"  {label:<22} {1000 * seconds:8.1f} ms   {base / seconds:.2f}")
+        figures[f"counts {label} ms"] = 1000 * seconds
+    return figures
 
 
 def acled_rows(raws: list[dict[str, Any]]) -> Iterator[dict[str, str]]:
@@ -240,13 +242,15 @@ def write_files(folder: Path, raws: list[dict[str, Any]]) -> dict[str, Path]:
     return paths
 
 
-def section_imports(backend: str, folder: Path, n: int, seed: int) -> None:
+def section_imports(backend: str, folder: Path, n: int, seed: int) -> dict[str, float]:
+    """Rows/s of each import file."""
+    figures: dict[str, float] = {}
     raws = generated(n, seed + 1)
     paths = write_files(folder, raws)
     print(f"\nimports, in-process into a fresh store (ratio to the JSON Lines import of the same {n:,} facts)")
     base = None
     for kind, path in paths.items():
-        container = bootstrap(Settings(database_url=database_url(backend, folder, f"import-{kind}"), _env_file=None))
+        container = bootstrap(Settings(database_url=database_url(backend, folder, f"import-{kind}"), _env_file=None))  # type: ignore[call-arg]
         try:
             with open_fact_file(path) as source:
                 seconds, rows = timed(lambda source=source, c=container: import_rows(c.store, source.rows()).read)
@@ -256,26 +260,30 @@ def section_imports(backend: str, folder: Path, n: int, seed: int) -> None:
         base = base or rows / seconds
         print(f"  {kind:<8} {rows:>7,} rows {rows / seconds:>9,.0f} rows/s   {rows / seconds / base:.2f}"
               f"   ({recorded:,} events in the store)")
+        figures[f"import {kind} rows/s"] = rows / seconds
+    return figures
+
+
+def run(backend: str, folder: Path, facts: int, import_facts: int, seed: int) -> dict[str, float]:
+    """Every section on a store of ``facts`` facts in ``folder``; each prints its table and returns its figures."""
+    url = database_url(backend, folder, "store")
+    container = bootstrap(Settings(database_url=url, _env_file=None))  # type: ignore[call-arg]
+    try:
+        progress(f"loading {facts:,} facts ...")
+        load(container, generated(facts, seed))
+        figures = section_exports(container, facts) | section_stats(container, facts)
+    finally:
+        container.close()
+    return figures | section_http(url, folder, facts) | section_imports(backend, folder, import_facts, seed)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     tune_garbage_collector()
     with tempfile.TemporaryDirectory(prefix="timeline-bench-exports-") as work:
-        folder = Path(work)
-        for key, value in machine_info(args.backend).items():
+        for key, value in (machine_info() | {"backend": args.backend}).items():
             print(f"{key}: {value}")
-        url = database_url(args.backend, folder, "store")
-        container = bootstrap(Settings(database_url=url, _env_file=None))
-        try:
-            progress(f"loading {args.facts:,} facts ...")
-            load(container, generated(args.facts, args.seed))
-            section_exports(container, args.facts)
-            section_stats(container, args.facts)
-        finally:
-            container.close()
-        section_http(url, folder, args.facts)
-        section_imports(args.backend, folder, args.import_facts, args.seed)
+        run(args.backend, Path(work), args.facts, args.import_facts, args.seed)
     return 0
 
 
