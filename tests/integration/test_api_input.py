@@ -6,7 +6,6 @@ date-only facts as the start of their day, the ``reported_at`` default.
 
 from __future__ import annotations
 
-import copy
 import json
 import re
 import uuid
@@ -14,123 +13,23 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from httpx import Response
 
 from service.bootstrap import Container
-from tests.conftest import READ, WRITE
+from tests.support.answers import assert_problem
+from tests.support.facts import DROP, TYPE_PARTS, valid_fact
+from tests.support.tokens import ADMIN, READ, WRITE
+from tests.support.writes import assert_refused_and_nothing_written, post_fact, record
 
-PROBLEM_JSON = "application/problem+json"
 UTC_MICROS = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$")
-DROP = object()  # a change that removes the key from the fact
 
 # --- valid facts, one per type (the type table of docs/api.md) -------------------------------
-
-ENVELOPE: dict[str, Any] = {
-    "occurred_at": "2020-01-07",
-    "summary": "Something happened",
-    "sources": [{"url": "https://example.org/article", "publisher": "News Agencies"}],
-}
-
-TYPE_PARTS: dict[str, dict[str, Any]] = {
-    "StrikeOccurred": {
-        "actors": [{"id": "us", "role": "perpetrator"}, {"id": "qasem-soleimani", "role": "target"}],
-        "means": "drone",
-        "fatalities": 10,
-        "target_description": "a convoy near Baghdad airport",
-    },
-    "MissionSuspended": {
-        "actors": [{"id": "nato", "role": "actor"}, {"id": "iraq", "role": "host"}],
-        "mission": "nato-mission-iraq",
-        "mission_name": "NATO Mission Iraq",
-        "personnel": 500,
-        "reason": "security",
-        "temporary": True,
-    },
-    "MissionResumed": {
-        "actors": [{"id": "nato", "role": "actor"}],
-        "mission": "nato-mission-iraq",
-    },
-    "PersonnelDeployed": {
-        "actors": [{"id": "canada", "role": "actor"}, {"id": "iraq", "role": "host"}],
-        "personnel": 500,
-        "location": {"name": "Iraq", "country": "IQ"},
-        "mission": "nato-mission-iraq",
-    },
-    "PersonnelRepositioned": {
-        "actors": [{"id": "canada", "role": "actor"}, {"id": "jonathan-vance", "role": "announced_by"}],
-        "personnel": None,
-        "from": {"name": "Iraq", "country": "IQ"},
-        "to": {"name": "Kuwait", "country": "KW"},
-        "temporary": True,
-    },
-    "StatementIssued": {
-        "actors": [{"id": "mark-esper", "role": "speaker"}, {"id": "us", "role": "on_behalf_of"}],
-        "text": "We are not leaving Iraq.",
-        "channel": "press_conference",
-    },
-}
-
-
-def valid_fact(type_: str = "StatementIssued", **changes: Any) -> dict[str, Any]:
-    """A valid fact of the type; ``changes`` override keys (``DROP`` removes one).
-
-    ``from`` is a Python keyword: pass it as ``**{"from": ...}``.
-    """
-    fact = {"type": type_, **copy.deepcopy(ENVELOPE), **copy.deepcopy(TYPE_PARTS[type_])}
-    for key, value in changes.items():
-        if value is DROP:
-            fact.pop(key, None)
-        else:
-            fact[key] = value
-    return fact
 
 
 # --- assertions ------------------------------------------------------------------------
 
 
-def field_matches(actual: str, expected: str) -> bool:
-    """``actors`` matches ``actors`` and ``actors.0.role``; not ``actors_x``."""
-    return actual == expected or actual.startswith(expected + ".")
-
-
-def assert_problem(response: Response, status: int, *fields: str) -> dict[str, Any]:
-    """A problem+json answer with this status; with ``fields``, an error naming one of them."""
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith(PROBLEM_JSON), response.headers
-    body = response.json()
-    for key in ("type", "title", "status", "detail"):
-        assert key in body, body
-    assert body["status"] == status
-    assert isinstance(body["title"], str) and body["title"]
-    assert isinstance(body["detail"], str) and body["detail"]
-    if fields:
-        named = [e.get("field", "") for e in body.get("errors", [])]
-        assert any(field_matches(n, f) for n in named for f in fields), (
-            f"expected an error naming {' or '.join(fields)}; errors name {named}"
-        )
-    return body
-
-
-def post_fact(client: TestClient, fact: Any) -> Response:
-    return client.post("/v1/events", json=fact, headers=WRITE)
-
-
-def record(client: TestClient, fact: dict[str, Any]) -> dict[str, Any]:
-    response = post_fact(client, fact)
-    assert response.status_code == 201, response.text
-    return response.json()
-
-
-def assert_refused_and_nothing_written(
-    client: TestClient, container: Container, body: Any, status: int, *fields: str
-) -> dict[str, Any]:
-    before = container.store.max_position()
-    problem = assert_problem(post_fact(client, body), status, *fields)
-    assert container.store.max_position() == before, "a refused fact was written"
-    return problem
-
-
 # --- POST /v1/events: bad facts ----------------------------------------------------------
+
 
 BAD_FACTS = [
     pytest.param(valid_fact(type="EarthquakeOccurred"), ("type",), id="unknown-type"),
@@ -620,7 +519,7 @@ def test_given_reported_at_wins_over_source_dates(client: TestClient) -> None:
 
 def test_positions_beyond_64_bits_and_non_integer_replays_are_refused(client, container) -> None:  # noqa: ANN001
     """Found by fuzzing: these were 500s (integer overflow) or silently accepted (false as 0)."""
-    from tests.conftest import ADMIN
+
 
     container.dispatcher.stop()  # nothing is delivered; only the replay input is checked
     container.subscriptions.allow_hosts = "127.0.0.1"
@@ -636,7 +535,7 @@ def test_positions_beyond_64_bits_and_non_integer_replays_are_refused(client, co
 
 
 def test_a_body_that_is_not_utf8_is_malformed_json(client) -> None:  # noqa: ANN001
-    from tests.conftest import WRITE
+
 
     response = client.post("/v1/events", content=b"\xff", headers={**WRITE, "content-type": "application/json"})
     assert response.status_code == 400

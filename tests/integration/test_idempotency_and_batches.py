@@ -19,8 +19,10 @@ from fastapi.testclient import TestClient
 from service.api.app import create_app
 from service.bootstrap import Container, bootstrap
 from service.settings import Settings
-from tests.conftest import READ, WRITE
-from tests.integration.test_api_input import DROP, assert_problem, post_fact, record, valid_fact
+from tests.support.answers import assert_problem
+from tests.support.facts import DROP, valid_fact
+from tests.support.tokens import READ, WRITE
+from tests.support.writes import post_fact, record
 
 
 def new_id() -> str:

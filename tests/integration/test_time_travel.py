@@ -13,7 +13,6 @@ write waits for it with ``min_position``.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -21,43 +20,13 @@ from fastapi.testclient import TestClient
 from httpx import Response
 
 from service.bootstrap import Container
-from tests.conftest import READ, WRITE
-from tests.integration.test_api_input import assert_problem, record, valid_fact
-
-MICROSECOND = timedelta(microseconds=1)
+from tests.support.answers import assert_problem
+from tests.support.facts import valid_fact
+from tests.support.reads import instant, just_before
+from tests.support.tokens import READ, WRITE
+from tests.support.writes import correct, corrected, record, retract
 
 # --- helpers ------------------------------------------------------------------------------
-
-
-def instant(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
-def iso(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def just_before(text: str) -> str:
-    """The last microsecond before an instant the service answered (as_of is inclusive)."""
-    return iso(instant(text) - MICROSECOND)
-
-
-def correct(client: TestClient, event_id: str, changes: dict[str, Any] | None = None, **body: Any) -> Response:
-    payload: dict[str, Any] = {"reason": "the record was wrong", **body}
-    if changes is not None:
-        payload["changes"] = changes
-    return client.post(f"/v1/events/{event_id}/corrections", json=payload, headers=WRITE)
-
-
-def corrected(client: TestClient, event_id: str, changes: dict[str, Any] | None = None, **body: Any) -> dict[str, Any]:
-    response = correct(client, event_id, changes, **body)
-    assert response.status_code == 201, response.text
-    return response.json()
-
-
-def retract(client: TestClient, event_id: str, **body: Any) -> Response:
-    payload = {"reason": "a duplicate of another report", **body}
-    return client.post(f"/v1/events/{event_id}/retraction", json=payload, headers=WRITE)
 
 
 def get_ok(client: TestClient, path: str, **params: Any) -> dict[str, Any]:
