@@ -14,8 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.processes import run_service, service_env, serving
 from tests.support.facts import valid_fact
+from tests.support.processes import run_service, service_env, serving
 
 
 # --- logs ---------------------------------------------------------------------------------------

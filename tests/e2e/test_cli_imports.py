@@ -1,4 +1,7 @@
-"""``import FILE`` through the command line, on both backends: ACLED's CSV and ours, the per-row report, round trips, re-import."""
+"""``import FILE`` through the command line, on both backends.
+
+ACLED's CSV and ours: the per-row report, round trips, re-import.
+"""
 
 from __future__ import annotations
 
@@ -20,8 +23,8 @@ from service.formats.acled import acled_event_id
 from service.formats.csv_rows import ACTOR_COLUMNS, FACT_COLUMNS, actor_rows, fact_row
 from service.readmodels.queries import Axes, FactFilter, list_facts
 from service.settings import Settings
-from tests.support.processes import run_service, service_env
 from tests.support.acled import ACLED_HEADER, acled
+from tests.support.processes import run_service, service_env
 
 STORE_FIELDS = ("recorded_at", "position", "revision", "status")
 

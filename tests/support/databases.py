@@ -112,7 +112,8 @@ class MigratedPostgres:
         reflected.reflect(engine)
         tables = [t.name for t in reversed(reflected.sorted_tables) if t.name != "alembic_version"]
         with engine.connect() as conn:
-            sequences = list(conn.execute(text("SELECT sequencename FROM pg_sequences WHERE schemaname = 'public'")).scalars())
+            listed = conn.execute(text("SELECT sequencename FROM pg_sequences WHERE schemaname = 'public'"))
+            sequences = list(listed.scalars())
             revision = conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one()
         return cls(url, engine, tables, sequences, revision)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -59,3 +60,11 @@ def corrected(
 def retract(client: TestClient, event_id: str, **body: Any) -> Response:
     payload = {"reason": "a duplicate of another report", **body}
     return client.post(f"/v1/events/{event_id}/retraction", json=payload, headers=WRITE)
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def post_batch(client: TestClient, facts: list[Any]) -> Any:
+    return client.post("/v1/events/batch", json={"events": facts}, headers=WRITE)
