@@ -126,6 +126,18 @@ TIERS = ("unit", "integration", "e2e", "fuzz")
 EXCLUSIVE_GROUP = "exclusive"
 
 
+UNIT = Path(__file__).parent / "unit"
+WORKERS = 2  # the cores of the machine the suite is timed on; more only cost PostgreSQL connections
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """``-n auto``: two workers, but none for the unit tier alone, which starting them would double."""
+    paths = [Path(arg.split("::")[0]).resolve() for arg in config.args]
+    if paths and all(path.is_relative_to(UNIT) for path in paths):
+        return 0
+    return WORKERS
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark every test with its tier, which is the folder it lives in."""
     for item in items:
