@@ -10,7 +10,7 @@ database with its rows deleted on PostgreSQL (tests/support/databases.py).
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pytest
@@ -149,7 +149,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     """In an xdist worker, the figures reported so far travel to the controller with the report."""
     report = yield
     if xdist_worker(item.config) and reports.LINES:
@@ -169,7 +171,7 @@ IN_WORKER = False
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     """In xdist's controller: the figures a worker's report brought (see above)."""
     if not IN_WORKER:
-        reports.LINES.extend(value for name, value in report.user_properties if name == reports.PROPERTY)
+        reports.LINES.extend(str(value) for name, value in report.user_properties if name == reports.PROPERTY)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
