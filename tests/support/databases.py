@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import Engine, MetaData, create_engine, make_url, text
+from sqlalchemy.pool import NullPool
 
 from service.bootstrap import bootstrap
 from service.settings import Settings
@@ -72,7 +73,8 @@ def worker_database(base_url: str, worker: str | None) -> Iterator[str]:
         yield url
         return
     name = make_url(url).database
-    admin = create_engine(base_url, isolation_level="AUTOCOMMIT")
+    # No pool: the session holds no connection to the given database between creating and dropping.
+    admin = create_engine(base_url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
     try:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
@@ -85,7 +87,7 @@ def worker_database(base_url: str, worker: str | None) -> Iterator[str]:
 
 
 def drop_schema(url: str) -> None:
-    engine = create_engine(url)
+    engine = create_engine(url, poolclass=NullPool)
     with engine.begin() as conn:
         conn.execute(text("DROP SCHEMA public CASCADE"))
         conn.execute(text("CREATE SCHEMA public"))
