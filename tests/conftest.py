@@ -1,49 +1,66 @@
 """Fixtures: every test that touches storage runs on SQLite and on PostgreSQL.
 
 PostgreSQL runs when TIMELINE_TEST_POSTGRES_URL names a throwaway database
-(``.ci/run`` creates one); each test gets an empty schema there.
+(``.ci/run`` creates one). Under xdist each worker gets a database of its own beside
+it (``<db>_gw0``...), dropped at the end. Every test starts from a just-migrated
+database: a copy of a file migrated once per session on SQLite, the session's
+database with its rows deleted on PostgreSQL (tests/support/databases.py).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, text
 
-from service.api.app import create_app
-from service.bootstrap import Container, bootstrap
+from service.bootstrap import Container
 from service.settings import Settings
-from tests.support import reports
+from tests.support import databases, reports
+from tests.support.apps import built, serving_app
+from tests.support.tokens import ADMIN, READ, TOKENS, WRITE
 from tests.support.webhook_receiver import Receiver, receiving
 
+# Older test modules import these from here; tests/support holds them.
+__all__ = ["ADMIN", "READ", "TOKENS", "WRITE", "built", "serving_app"]
+
 POSTGRES_URL = os.environ.get("TIMELINE_TEST_POSTGRES_URL")
-TOKENS = "admin-token:admin,write-token:write,read-token:read"
-READ = {"Authorization": "Bearer read-token"}
-WRITE = {"Authorization": "Bearer write-token"}
-ADMIN = {"Authorization": "Bearer admin-token"}
 
 
-def reset_postgres(url: str) -> None:
-    engine = create_engine(url)
-    with engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
+def xdist_worker(config: pytest.Config) -> str | None:
+    """``gw0``, ``gw1``... in an xdist worker; None in a plain run (or xdist's controller)."""
+    workerinput = getattr(config, "workerinput", None)
+    return workerinput["workerid"] if workerinput else None
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite database migrated once for the session; tests get copies."""
+    return databases.migrated_sqlite(tmp_path_factory.mktemp("sqlite-template"))
+
+
+@pytest.fixture(scope="session")
+def postgres_database(request: pytest.FixtureRequest) -> Iterator[databases.MigratedPostgres]:
+    """This process's PostgreSQL database, migrated once for the session."""
+    if not POSTGRES_URL:
+        pytest.skip("PostgreSQL: set TIMELINE_TEST_POSTGRES_URL (.ci/run does)")
+    with databases.worker_database(POSTGRES_URL, xdist_worker(request.config)) as url:
+        migrated = databases.MigratedPostgres.create(url)
+        try:
+            yield migrated
+        finally:
+            migrated.close()
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A fresh, empty database on each backend."""
+    """A just-migrated database of its own on each backend, with nothing in it."""
     if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'timeline.sqlite3'}"
-    if not POSTGRES_URL:
-        pytest.skip("PostgreSQL: set TIMELINE_TEST_POSTGRES_URL (.ci/run does)")
-    reset_postgres(POSTGRES_URL)
-    return POSTGRES_URL
+        return databases.copy_sqlite(request.getfixturevalue("sqlite_template"), tmp_path)
+    postgres: databases.MigratedPostgres = request.getfixturevalue("postgres_database")
+    return postgres.empty()
 
 
 @pytest.fixture
@@ -51,22 +68,10 @@ def settings(database_url: str) -> Settings:
     return Settings(database_url=database_url, api_tokens=TOKENS, read_wait=5.0, _env_file=None)
 
 
-def built(settings: Settings) -> Iterator[Container]:
-    container = bootstrap(settings)
-    try:
-        yield container
-    finally:
-        container.close()
-
-
-def serving_app(container: Container) -> Iterator[TestClient]:
-    with TestClient(create_app(container, run_workers=True)) as test_client:
-        yield test_client
-
-
 @pytest.fixture
 def container(settings: Settings) -> Iterator[Container]:
-    yield from built(settings)
+    # database_url is migrated already; migrating again would only find nothing to do.
+    yield from built(settings, apply_migrations=False)
 
 
 @pytest.fixture
@@ -104,7 +109,7 @@ def hook_settings(settings: Settings) -> Settings:
 @pytest.fixture
 def hook_container(hook_settings: Settings, receiver: Receiver) -> Iterator[Container]:
     # Depends on the receiver so that the receiver outlives the dispatcher.
-    yield from built(hook_settings)
+    yield from built(hook_settings, apply_migrations=False)
 
 
 @pytest.fixture
@@ -113,7 +118,24 @@ def hooks(hook_container: Container) -> Iterator[TestClient]:
     yield from serving_app(hook_container)
 
 
+# --- tiers, parallel runs and the closing summary ------------------------------------------
+
 TIERS = ("unit", "integration", "e2e", "fuzz")
+# Tests so marked (their own PostgreSQL cluster, a tmpfs mount) share one xdist group, so
+# that no two of them ever run at once; with --dist loadgroup one worker takes them all.
+EXCLUSIVE_GROUP = "exclusive"
+
+
+UNIT = Path(__file__).parent / "unit"
+WORKERS = 2  # the cores of the machine the suite is timed on; more only cost PostgreSQL connections
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """``-n auto``: two workers, but none for the unit tier alone, which starting them would double."""
+    paths = [Path(arg.split("::")[0]).resolve() for arg in config.args]
+    if paths and all(path.is_relative_to(UNIT) for path in paths):
+        return 0
+    return WORKERS
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -122,6 +144,34 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         tier = next((part for part in item.path.parts if part in TIERS), None)
         if tier:
             item.add_marker(tier)
+        if item.get_closest_marker("exclusive") and not item.get_closest_marker("xdist_group"):
+            item.add_marker(pytest.mark.xdist_group(EXCLUSIVE_GROUP))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """In an xdist worker, the figures reported so far travel to the controller with the report."""
+    report = yield
+    if xdist_worker(item.config) and reports.LINES:
+        report.user_properties.extend((reports.PROPERTY, line) for line in reports.LINES)
+        reports.LINES.clear()
+    return report
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    global IN_WORKER
+    IN_WORKER = xdist_worker(config) is not None
+
+
+IN_WORKER = False
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """In xdist's controller: the figures a worker's report brought (see above)."""
+    if not IN_WORKER:
+        reports.LINES.extend(str(value) for name, value in report.user_properties if name == reports.PROPERTY)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

@@ -41,9 +41,11 @@ class Exchanges:
     """Runs exchanges on a private event loop; ``post`` is called from any thread."""
 
     def __init__(self, *, max_connections: int):
-        self._client = httpx.AsyncClient(
-            follow_redirects=False, timeout=None, limits=httpx.Limits(max_connections=max_connections)
-        )
+        self._max_connections = max_connections
+        # Made on the first delivery: loading the CA bundle for its TLS context costs about a
+        # tenth of a second, which a service that never delivers a webhook need not pay.
+        self._client: httpx.AsyncClient | None = None
+        self._client_made = threading.Lock()
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="webhook-http", daemon=True)
         self._thread.start()
@@ -52,13 +54,22 @@ class Exchanges:
         """POST within ``within`` seconds; TimeoutError past it, httpx.HTTPError on a transport failure."""
         if within <= 0:
             raise TimeoutError  # nothing is sent once the attempt's time is up
+        self._http()  # made before the deadline starts: making it is no part of an attempt
         exchange = self._post(url, targets, body, {**headers, "accept-encoding": "identity"}, within)
         return asyncio.run_coroutine_threadsafe(exchange, self._loop).result()
+
+    def _http(self) -> httpx.AsyncClient:
+        with self._client_made:  # delivery threads call at once; one client serves them all
+            if self._client is None:
+                limits = httpx.Limits(max_connections=self._max_connections)
+                self._client = httpx.AsyncClient(follow_redirects=False, timeout=None, limits=limits)
+            return self._client
 
     def close(self) -> None:
         if self._loop.is_closed():
             return
-        asyncio.run_coroutine_threadsafe(self._client.aclose(), self._loop).result(STOP_SECONDS)
+        if self._client is not None:
+            asyncio.run_coroutine_threadsafe(self._client.aclose(), self._loop).result(STOP_SECONDS)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(STOP_SECONDS)
         self._loop.close()
@@ -82,7 +93,7 @@ class Exchanges:
         return await self._exchange(target.url, body, {**headers, "host": target.host}, extensions)
 
     async def _exchange(self, url: str, body: bytes, headers: dict[str, str], extensions: dict[str, str]) -> Answer:
-        async with self._client.stream("POST", url, content=body, headers=headers, extensions=extensions) as response:
+        async with self._http().stream("POST", url, content=body, headers=headers, extensions=extensions) as response:
             kept = bytearray()
             async with aclosing(response.aiter_raw()) as chunks:
                 async for chunk in chunks:

@@ -17,7 +17,7 @@ import pytest
 
 from bench.common.processes import ServiceProcess, serving
 from tests.support.reports import report
-from tests.integration.test_api_input import valid_fact
+from tests.support.facts import valid_fact
 
 pytestmark = pytest.mark.e2e
 

@@ -17,8 +17,10 @@ from service.bootstrap import Container, bootstrap
 from service.domain.actors import MAX_ACTORS_PER_QUERY
 from service.domain.facts import validate_fact
 from service.settings import Settings
-from tests.conftest import ADMIN, READ, WRITE
-from tests.integration.test_api_input import assert_problem, record, valid_fact
+from tests.support.answers import assert_problem
+from tests.support.facts import valid_fact
+from tests.support.tokens import ADMIN, READ, WRITE
+from tests.support.writes import record
 
 # One read URL per GET operation of the document that takes query parameters or none,
 # with the ids that exist after `recorded`; `{event_id}` is filled in per test.

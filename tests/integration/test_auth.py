@@ -16,8 +16,9 @@ from fastapi.testclient import TestClient
 from service.api.app import create_app
 from service.bootstrap import Container, bootstrap
 from service.settings import Settings
-from tests.conftest import ADMIN, READ, WRITE
-from tests.integration.test_api_input import assert_problem, valid_fact
+from tests.support.answers import assert_problem
+from tests.support.facts import valid_fact
+from tests.support.tokens import ADMIN, READ, WRITE
 
 READ_PATHS = [
     "/v1/events",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import READ
+from tests.support.tokens import READ
 
 
 def state(client: TestClient, actor: str, at: str, **params: str) -> dict:

@@ -20,8 +20,8 @@ from fastapi.testclient import TestClient
 
 from service.bootstrap import Container
 from service.domain.facts import validate_fact
-from tests.conftest import READ
-from tests.integration.test_api_input import valid_fact
+from tests.support.facts import valid_fact
+from tests.support.tokens import READ
 
 FORGED = "\r\nEND:VEVENT\r\nBEGIN:VEVENT\r\nUID:forged\r\nSUMMARY:forged\r\nDTSTART:20200101T000000Z"
 # What a line-splitting reader (str.splitlines, a JavaScript string) takes for a line end.

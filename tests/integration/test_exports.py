@@ -22,9 +22,11 @@ from fastapi.testclient import TestClient
 from service.bootstrap import Container
 from service.domain.facts import validate_fact
 from service.formats.csv_rows import ACTOR_COLUMNS, FACT_COLUMNS, raw_fact
-from tests.conftest import READ
-from tests.integration.test_api_input import assert_problem, record, valid_fact
-from tests.integration.test_time_travel import corrected, just_before, retract
+from tests.support.answers import assert_problem
+from tests.support.facts import valid_fact
+from tests.support.reads import just_before
+from tests.support.tokens import READ
+from tests.support.writes import corrected, record, retract
 
 
 def export(client: TestClient, fmt: str, **params: Any) -> Any:

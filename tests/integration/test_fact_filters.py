@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import READ
-from tests.integration.test_api_input import record, valid_fact
-from tests.integration.test_time_travel import retract
+from tests.support.facts import valid_fact
+from tests.support.tokens import READ
+from tests.support.writes import record, retract
 
 
 def strike(day: int, *actors: tuple[str, str]) -> dict[str, Any]:

@@ -9,9 +9,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from service.domain.stats import MAX_BUCKETS, TooManyBucketsError, bucket_counts
-from tests.conftest import READ
-from tests.integration.test_api_input import assert_problem, record, valid_fact
-from tests.integration.test_time_travel import corrected, just_before, retract
+from tests.support.answers import assert_problem
+from tests.support.facts import valid_fact
+from tests.support.reads import just_before
+from tests.support.tokens import READ
+from tests.support.writes import corrected, record, retract
 
 # --- the roll-up alone ------------------------------------------------------------------
 

@@ -37,7 +37,12 @@ def test_appending_never_reads_history(container: Container) -> None:
 
 def test_the_log_stays_readable_by_the_librarys_own_json_transcoder(container: Container) -> None:
     """Events are written with orjson, in the library's format: either transcoder reads the other's."""
-    from eventsourcing.persistence import DatetimeAsISO, DecimalAsStr, JSONTranscoder, UUIDAsHex
+    from eventsourcing.persistence import (
+        DatetimeAsISO,
+        DecimalAsStr,
+        JSONTranscoder,
+        UUIDAsHex,
+    )
 
     from service.domain.corrections import CorrectionIn
 

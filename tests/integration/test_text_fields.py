@@ -21,9 +21,10 @@ from service.domain.facts import validate_fact
 from service.domain.field_errors import field_errors
 from service.imports.loading import import_rows
 from service.imports.reading import open_fact_file
-from tests.conftest import ADMIN, WRITE
-from tests.integration.test_api_input import assert_problem, assert_refused_and_nothing_written, record, valid_fact
-from tests.integration.test_time_travel import correct, retract
+from tests.support.answers import assert_problem
+from tests.support.facts import valid_fact
+from tests.support.tokens import ADMIN, WRITE
+from tests.support.writes import assert_refused_and_nothing_written, correct, record, retract
 
 ICS_INJECTION = "https://example.org/a\r\nEND:VEVENT\r\nBEGIN:VEVENT\r\nSUMMARY:forged\r\nUID:forged"
 

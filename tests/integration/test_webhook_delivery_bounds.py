@@ -18,9 +18,11 @@ from fastapi.testclient import TestClient
 
 from service.bootstrap import Container, bootstrap
 from service.settings import Settings
-from tests.conftest import ADMIN, built, serving_app
-from tests.integration.test_webhooks import record, strike, subscribe, wait_deliveries
-from tests.support.webhook_receiver import Receiver, Received, Reply
+from tests.support.apps import built, serving_app
+from tests.support.subscriptions import strike, subscribe, wait_deliveries
+from tests.support.tokens import ADMIN
+from tests.support.webhook_receiver import Received, Receiver, Reply
+from tests.support.writes import record
 
 ATTEMPT_TIMEOUT = 1.0  # TIMELINE_WEBHOOK_TIMEOUT here: the bound of one whole attempt
 SLOTS = 4  # TIMELINE_WEBHOOK_CONCURRENCY here

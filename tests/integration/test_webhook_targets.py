@@ -17,15 +17,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from service.webhooks import guard
-from tests.conftest import ADMIN
-from tests.integration.test_webhooks import (
-    assert_problem,
-    record,
-    strike,
-    subscribe_by_name,
-    wait_deliveries,
-)
+from tests.support.answers import assert_problem
+from tests.support.subscriptions import TIMEOUT, assert_verified, strike, subscribe_by_name, wait_deliveries
+from tests.support.tokens import ADMIN
 from tests.support.webhook_receiver import Receiver
+from tests.support.writes import record
 
 PUBLIC_NAME = "hooks.example.org"
 PUBLIC = "8.8.8.8"
@@ -134,4 +130,34 @@ def test_a_name_that_starts_resolving_to_a_refused_address_is_not_called(
     attempt = items[0]["attempts"][0]
     assert attempt["status_code"] is None
     assert attempt["error"].startswith("refused: ") and str(ipaddress.ip_address(address)) in attempt["error"], attempt
+    assert endpoint.snapshot() == []
+
+
+# --- the address a delivery connects to ------------------------------------------------------
+
+
+def test_a_delivery_connects_to_the_address_that_was_checked(
+    hooks: TestClient, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `receiver.test` exists only in the guard's resolver: nothing else on this machine can
+    # resolve it, so a delivery that arrives went to the address the guard checked, with the
+    # subscription's own name in its Host header. A second lookup (DNS rebinding) has no say.
+    resolver, endpoint, _ = subscribe_by_name(hooks, receiver, monkeypatch, "pinned")
+    record(hooks, strike())
+
+    (request,) = endpoint.wait_count(1, TIMEOUT)
+    assert request.headers["host"] == f"receiver.test:{receiver.port}"
+    assert_verified([request])
+    assert resolver.lookups.count("receiver.test") >= 2  # at creation, and again for the delivery
+
+
+def test_a_name_that_now_resolves_to_a_private_address_is_refused_at_delivery(
+    hooks: TestClient, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    resolver, endpoint, created = subscribe_by_name(hooks, receiver, monkeypatch, "rebound")
+    resolver.answers["receiver.test"] = ["10.0.0.7"]  # not on the allow-list
+    record(hooks, strike())
+
+    items = wait_deliveries(hooks, created["id"], lambda items: items and items[0]["attempts"], what="an attempt")
+    assert items[0]["attempts"][0]["error"].startswith("refused: ")
     assert endpoint.snapshot() == []

@@ -7,6 +7,8 @@ CI's included, shows the figures without ``-s``.
 from __future__ import annotations
 
 LINES: list[str] = []
+# The name under which an xdist worker's figures travel in a test report's user_properties.
+PROPERTY = "reported figure"
 
 
 def report(line: str) -> None:
