@@ -10,12 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import cache
 from typing import Any
 
-import orjson
-from sqlalchemy import JSON, Connection, delete, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, delete, func, select, update
 
 from service.domain.aggregates import Actor, Fact
 from service.domain.instants import text_to_micros, to_micros
@@ -28,41 +25,9 @@ from service.readmodels.tables import (
     fact_revisions,
     fact_versions,
 )
+from service.store.sql import dialect_insert, insert_rows
 
 KINDS = {Fact.Corrected: "corrected", Fact.Retracted: "retracted"}
-
-
-def dialect_insert(conn: Connection, table: Any) -> Any:
-    module = postgresql if conn.dialect.name == "postgresql" else sqlite
-    return module.insert(table)
-
-
-@cache
-def _insert_sql(table: Any, paramstyle: str) -> tuple[str, tuple[str, ...], frozenset[str]]:
-    names = tuple(column.name for column in table.columns)
-    mark = "?" if paramstyle == "qmark" else "%s"
-    sql = f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({', '.join([mark] * len(names))})"
-    return sql, names, frozenset(c.name for c in table.columns if isinstance(c.type, JSON))
-
-
-def insert_rows(conn: Connection, table: Any, rows: Sequence[dict[str, Any]]) -> None:
-    """Insert many rows through the driver's ``executemany``.
-
-    SQLAlchemy's per-row parameter processing for ``conn.execute(insert, rows)``
-    cost as much as the inserts themselves in a projection catch-up (profiled).
-    JSON values are written as text; None stays SQL NULL.
-    """
-    sql, names, json_names = _insert_sql(table, conn.dialect.paramstyle)
-    conn.exec_driver_sql(
-        sql,
-        [
-            tuple(
-                orjson.dumps(row[n]).decode() if n in json_names and row[n] is not None else row[n]
-                for n in names
-            )
-            for row in rows
-        ],
-    )
 
 
 def role_column(roles: Sequence[str]) -> str:

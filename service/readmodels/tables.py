@@ -15,13 +15,12 @@ from sqlalchemy import (
     Column,
     Index,
     Integer,
-    MetaData,
     String,
     Table,
     Text,
 )
 
-metadata = MetaData()
+from service.store.sql import metadata
 
 fact_revisions = Table(
     "fact_revisions",

@@ -17,10 +17,9 @@ from typing import Any, Protocol
 
 from sqlalchemy import Connection, Engine, select, update
 
-from service.readmodels.projection import dialect_insert
 from service.readmodels.tables import projection_positions
-from service.store.backends import write_transaction
 from service.store.failures import FailureKind, classify
+from service.store.sql import dialect_insert, write_transaction
 
 log = logging.getLogger(__name__)
 

@@ -28,7 +28,7 @@ from typing import Any
 
 from sqlalchemy import Engine, case, exists, func, or_, select, true, update
 
-from service.store.backends import write_transaction
+from service.store.sql import write_transaction
 from service.webhooks.tables import subscriptions, webhook_messages
 
 # A lease covers the message's turn in its subscription's queue plus this margin;

@@ -32,8 +32,8 @@ from standardwebhooks.webhooks import Webhook
 
 from service.domain.webhooks import parse_retry_after, retry_delay
 from service.readmodels.worker import MAX_BACKOFF
-from service.store.backends import write_transaction
 from service.store.failures import classify
+from service.store.sql import write_transaction
 from service.webhooks.claims import CLAIM_LIMIT, Claimed, claim, lease_covers, now_us, release, reserved_slots
 from service.webhooks.exchange import EXCERPT, Exchanges
 from service.webhooks.guard import UnsafeTargetError, pinned

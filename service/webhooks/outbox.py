@@ -16,8 +16,8 @@ from service.domain.aggregates import Fact
 from service.domain.facts import stored_view
 from service.domain.instants import format_instant, text_to_micros
 from service.domain.webhooks import matches, message_body, message_id
-from service.readmodels.projection import dialect_insert
 from service.store.application import TimelineApplication
+from service.store.sql import dialect_insert
 from service.webhooks.tables import subscriptions, webhook_messages
 
 KINDS = {Fact.Corrected: "corrected", Fact.Retracted: "retracted"}

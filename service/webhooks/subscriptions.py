@@ -19,10 +19,9 @@ from service.domain.webhooks import (
     normalised_filters,
     secret_from,
 )
-from service.readmodels.projection import dialect_insert
 from service.readmodels.queries import decode_cursor, encode_cursor, fact_view
 from service.readmodels.tables import fact_revisions
-from service.store.backends import write_transaction
+from service.store.sql import dialect_insert, write_transaction
 from service.webhooks.dispatcher import now_us
 from service.webhooks.guard import UnsafeTargetError, check_target
 from service.webhooks.outbox import pending_message
