@@ -19,7 +19,8 @@ from service.domain.webhooks import (
     normalised_filters,
     secret_from,
 )
-from service.readmodels.queries import decode_cursor, encode_cursor, fact_view
+from service.readmodels.paging import decode_cursor, encode_cursor
+from service.readmodels.queries import fact_view
 from service.readmodels.tables import fact_revisions
 from service.store.sql import dialect_insert, write_transaction
 from service.webhooks.dispatcher import now_us
