@@ -32,10 +32,8 @@ from service.domain.errors import (
     PayloadTooLargeError,
 )
 from service.domain.facts import FactTooLargeError, check_size, stored_view
-from service.domain.instants import format_instant
+from service.domain.instants import Clock, format_instant
 from service.store.transcoder import OrjsonTranscoder
-
-Clock = Callable[[], datetime]
 
 
 @dataclass(frozen=True)
@@ -46,16 +44,12 @@ class Recorded:
     created: bool
 
 
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
 class TimelineApplication(Application):
     # The library derives the PostgreSQL table name from this ("stored_events",
     # as on SQLite) and reads STORED_-prefixed variables before plain ones.
     name = "Stored"
 
-    def __init__(self, env: dict[str, str], clock: Clock = _utc_now):
+    def __init__(self, env: dict[str, str], *, clock: Clock):
         super().__init__(env)
         self._clock = clock
         self._clock_lock = threading.Lock()

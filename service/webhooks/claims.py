@@ -21,7 +21,6 @@ takes a subscription's messages as one queue, delivered one after another.
 
 from __future__ import annotations
 
-import time
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
@@ -40,10 +39,6 @@ ATTEMPT_OVERRUN_SECONDS = 1
 CLAIM_LIMIT = 64  # subscriptions per claim
 PER_SUBSCRIPTION = 32  # messages per subscription per claim
 NEVER = 2**62  # a time after any other, in microseconds
-
-
-def now_us() -> int:
-    return time.time_ns() // 1000
 
 
 def lease_until_us(claimed_at_us: int, turn: int, timeout: float) -> int:
@@ -75,14 +70,15 @@ class Claimed:
     previous_secret_until_us: int | None
 
 
-def claim(engine: Engine, timeout: float, busy: frozenset[str], room: int, keep_free: int) -> list[Claimed]:
-    """Lease the due messages of at most ``room`` subscriptions not in ``busy``.
+def claim(
+    engine: Engine, at: int, timeout: float, busy: frozenset[str], room: int, keep_free: int
+) -> list[Claimed]:
+    """Lease the messages due at ``at`` (microseconds) of at most ``room`` subscriptions not in ``busy``.
 
     Subscriptions that are not failing come first, in log order, then failing
     ones (a message of theirs waits for a retry), the longest-due retry first,
     but only as long as ``keep_free`` of the ``room`` stay free.
     """
-    at = now_us()
     with write_transaction(engine) as conn:
         claimed = []
         for subscription_id in _pick(conn, at, busy, room, keep_free):

@@ -23,18 +23,19 @@ from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import httpx
 from sqlalchemy import Engine, and_, insert, update
 from standardwebhooks.webhooks import Webhook
 
+from service.domain.instants import Clock, now_us, to_micros
 from service.domain.webhooks import parse_retry_after, retry_delay
 from service.readmodels.worker import MAX_BACKOFF
 from service.store.failures import classify
 from service.store.sql import write_transaction
-from service.webhooks.claims import CLAIM_LIMIT, Claimed, claim, lease_covers, now_us, release, reserved_slots
+from service.webhooks.claims import CLAIM_LIMIT, Claimed, claim, lease_covers, release, reserved_slots
 from service.webhooks.exchange import EXCERPT, Exchanges
 from service.webhooks.guard import UnsafeTargetError, pinned
 from service.webhooks.tables import subscriptions, webhook_attempts, webhook_messages
@@ -79,6 +80,7 @@ class Dispatcher:
         self,
         engine: Engine,
         *,
+        clock: Clock,
         schedule: list[float],
         timeout: float,
         allow_hosts: str,
@@ -86,6 +88,7 @@ class Dispatcher:
         poll_interval: float = 0.5,
     ):
         self.engine = engine
+        self.clock = clock
         self.schedule = schedule
         self.timeout = timeout
         self.allow_hosts = allow_hosts
@@ -115,7 +118,7 @@ class Dispatcher:
 
     def _deliver_in_order(self, queue: list[Claimed]) -> None:
         for index, message in enumerate(queue):
-            if not lease_covers(message.lease_until_us, now_us(), self.timeout):
+            if not lease_covers(message.lease_until_us, now_us(self.clock), self.timeout):
                 # Earlier attempts or their records took longer than planned: an attempt
                 # begun now could outlast the lease, and another dispatcher may claim it.
                 release(self.engine, queue[index:])
@@ -128,7 +131,7 @@ class Dispatcher:
                 return
 
     def claim(self, busy: frozenset[str] = frozenset(), room: int = CLAIM_LIMIT, keep_free: int = 0) -> list[Claimed]:
-        return claim(self.engine, self.timeout, busy, room, keep_free)
+        return claim(self.engine, now_us(self.clock), self.timeout, busy, room, keep_free)
 
     def deliver(self, claimed: Claimed) -> Outcome:
         outcome = self._attempt(claimed)
@@ -144,12 +147,12 @@ class Dispatcher:
         started = time.monotonic()
         try:
             targets = pinned(claimed.url, self.allow_hosts)
-            at = datetime.now(UTC)
+            at = self.clock()
             headers = {
                 "content-type": "application/json",
                 "webhook-id": claimed.id,
                 "webhook-timestamp": str(int(at.timestamp())),
-                "webhook-signature": signature(claimed, at, now_us()),
+                "webhook-signature": signature(claimed, at, to_micros(at)),
                 "user-agent": "crisis-timeline-webhooks/1",
             }
             # The address check counts against the attempt's bound too.
@@ -168,7 +171,7 @@ class Dispatcher:
             answer.status_code,
             _ms(started),
             error,
-            parse_retry_after(answer.retry_after, datetime.now(UTC)),
+            parse_retry_after(answer.retry_after, self.clock()),
         )
 
     def _record(self, claimed: Claimed, outcome: Outcome) -> None:
@@ -185,11 +188,11 @@ class Dispatcher:
             if delay is None:
                 values["status"] = "failed"
             else:
-                values["next_attempt_us"] = now_us() + int(delay * 1_000_000)
+                values["next_attempt_us"] = now_us(self.clock) + int(delay * 1_000_000)
         with write_transaction(self.engine) as conn:
             conn.execute(
                 insert(webhook_attempts).values(
-                    message_id=claimed.id, at_us=now_us(), status_code=outcome.status_code,
+                    message_id=claimed.id, at_us=now_us(self.clock), status_code=outcome.status_code,
                     latency_ms=outcome.latency_ms, error=outcome.error,
                 )
             )

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Engine, func, select, update
 
 from service.domain.errors import InvalidInputError, NotFoundError
-from service.domain.instants import micros_to_text, to_micros
+from service.domain.instants import Clock, micros_to_text, now_us, to_micros
 from service.domain.webhooks import (
     ROTATION_OVERLAP_SECONDS,
     ReplayIn,
@@ -23,7 +24,6 @@ from service.readmodels.paging import decode_cursor, encode_cursor
 from service.readmodels.queries import fact_view
 from service.readmodels.tables import fact_revisions
 from service.store.sql import dialect_insert, write_transaction
-from service.webhooks.dispatcher import now_us
 from service.webhooks.guard import UnsafeTargetError, check_target
 from service.webhooks.outbox import pending_message
 from service.webhooks.tables import subscriptions, webhook_attempts, webhook_messages
@@ -46,8 +46,9 @@ def _public(row: Any) -> dict[str, Any]:
 
 
 class Subscriptions:
-    def __init__(self, engine: Engine, allow_hosts: str, head: Any):
+    def __init__(self, engine: Engine, allow_hosts: str, head: Callable[[], int], *, clock: Clock):
         self.engine = engine
+        self.clock = clock
         self.allow_hosts = allow_hosts
         self.head = head  # () -> the store's last position
 
@@ -71,7 +72,7 @@ class Subscriptions:
             "previous_secret": None,
             "previous_secret_until_us": None,
             "start_position": self.head(),
-            "created_us": now_us(),
+            "created_us": now_us(self.clock),
             "disabled_reason": None,
         }
         with write_transaction(self.engine) as conn:
@@ -127,6 +128,7 @@ class Subscriptions:
 
     def rotate_secret(self, subscription_id: str) -> dict[str, Any]:
         secret = secret_from(os.urandom(24))
+        overlap_until_us = now_us(self.clock) + ROTATION_OVERLAP_SECONDS * 1_000_000
         with write_transaction(self.engine) as conn:
             row = self._row(conn, subscription_id)
             conn.execute(
@@ -135,10 +137,10 @@ class Subscriptions:
                 .values(
                     secret=secret,
                     previous_secret=row.secret,
-                    previous_secret_until_us=now_us() + ROTATION_OVERLAP_SECONDS * 1_000_000,
+                    previous_secret_until_us=overlap_until_us,
                 )
             )
-        return {"secret": secret, "previous_secret_valid_until": micros_to_text(now_us() + ROTATION_OVERLAP_SECONDS * 1_000_000)}
+        return {"secret": secret, "previous_secret_valid_until": micros_to_text(overlap_until_us)}
 
     def deliveries(self, subscription_id: str, status: str | None, cursor: str | None, limit: int) -> dict[str, Any]:
         m, a = webhook_messages, webhook_attempts

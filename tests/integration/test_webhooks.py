@@ -25,7 +25,7 @@ from service.settings import Settings
 from service.webhooks import guard
 from tests.conftest import ADMIN, READ, WRITE
 from tests.support.processes import ServiceProcess, free_port, service_env, start_service, wait_healthy, wait_until
-from tests.support.webhook_receiver import Endpoint, Receiver, Received, Reply
+from tests.support.webhook_receiver import Endpoint, Received, Receiver, Reply
 
 PROBLEM_JSON = "application/problem+json"
 TIMEOUT = 15.0  # seconds: the upper bound of any wait for a delivery
@@ -556,7 +556,7 @@ def test_the_target_is_checked_again_at_delivery(client: TestClient, container: 
     from service.webhooks.subscriptions import Subscriptions
 
     endpoint = receiver.endpoint("ssrf")
-    allowed = Subscriptions(container.engine, "127.0.0.1", container.store.max_position)
+    allowed = Subscriptions(container.engine, "127.0.0.1", container.store.max_position, clock=container.subscriptions.clock)
     sub = allowed.create(SubscriptionIn(url=endpoint.url))
     record(client, strike())
     items = wait_deliveries(client, sub["id"], lambda it: it and it[0]["attempts"], what="an attempt")
