@@ -17,7 +17,16 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 from eventsourcing.domain import Aggregate
 from eventsourcing.utils import get_topic
 
-from service.domain.revisions import apply_changes
+from service.domain.facts import FACT_TYPES
+from service.domain.revisions import (
+    KIND_CORRECTED,
+    KIND_RETRACTED,
+    STATUS_ACTIVE,
+    STATUS_RETRACTED,
+    FactStatus,
+    RevisionKind,
+    apply_changes,
+)
 
 ACTOR_NAMESPACE = uuid5(NAMESPACE_URL, "crisis-timeline:actor")
 
@@ -80,11 +89,11 @@ class Fact(Aggregate):
         reported_at: str | None
 
         def apply(self, aggregate: Fact) -> None:
-            aggregate.status = "retracted"
+            aggregate.status = STATUS_RETRACTED
 
     def __init__(self, record: dict[str, Any]):
         self.record = record
-        self.status = "active"
+        self.status: FactStatus = STATUS_ACTIVE
 
     @classmethod
     def recorded_event(cls, record: dict[str, Any], recorded_at: datetime) -> Fact.Created:
@@ -124,16 +133,11 @@ class Fact(Aggregate):
 
 
 RECORDED_EVENTS: dict[str, type[Fact.Created]] = {
-    name: getattr(Fact, name)
-    for name in (
-        "StrikeOccurred",
-        "MissionSuspended",
-        "MissionResumed",
-        "PersonnelDeployed",
-        "PersonnelRepositioned",
-        "StatementIssued",
-    )
+    name: getattr(Fact, name) for name in FACT_TYPES
 }
+
+# The revision kind each change of a fact records (its creation is always KIND_RECORDED).
+CHANGE_KINDS: dict[type[Fact.Event], RevisionKind] = {Fact.Corrected: KIND_CORRECTED, Fact.Retracted: KIND_RETRACTED}
 
 
 def actor_aggregate_id(slug: str) -> UUID:

@@ -11,16 +11,12 @@ from uuid import NAMESPACE_URL, uuid5
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator, model_validator
 
-from service.domain.facts import FACT_TYPES, MAX_POSITION, Instant, Slug
+from service.domain.facts import FACT_TYPES, MAX_POSITION, FactType, Instant, Slug
+from service.domain.revisions import REVISION_KINDS, RevisionKind
 from service.domain.text import Text, Url
 
-FactType = Literal[
-    "StrikeOccurred", "MissionSuspended", "MissionResumed",
-    "PersonnelDeployed", "PersonnelRepositioned", "StatementIssued",
-]
-assert set(FactType.__args__) == set(FACT_TYPES)  # type: ignore[attr-defined]
-
-MESSAGE_TYPES = {"recorded": "event.recorded", "corrected": "event.corrected", "retracted": "event.retracted"}
+# A message names the change it tells of: event.recorded, event.corrected, event.retracted.
+MESSAGE_TYPES: dict[RevisionKind, str] = {kind: f"event.{kind}" for kind in REVISION_KINDS}
 SECRET_PREFIX = "whsec_"
 ROTATION_OVERLAP_SECONDS = 24 * 3600
 _MESSAGES = uuid5(NAMESPACE_URL, "crisis-timeline:webhook-message")
@@ -34,7 +30,7 @@ class SubscriptionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     url: Url
-    types: Annotated[list[FactType], Field(max_length=6)] = []
+    types: Annotated[list[FactType], Field(max_length=len(FACT_TYPES))] = []
     actors: Annotated[list[Slug], Field(max_length=200)] = []
     description: Text | None = None
 
@@ -43,7 +39,7 @@ class SubscriptionPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     url: Url | None = None
-    types: Annotated[list[FactType], Field(max_length=6)] | None = None
+    types: Annotated[list[FactType], Field(max_length=len(FACT_TYPES))] | None = None
     actors: Annotated[list[Slug], Field(max_length=200)] | None = None
     status: Literal["active", "paused"] | None = None
     description: Text | None = None
@@ -90,7 +86,7 @@ def message_id(subscription_id: str, position: int) -> str:
     return "msg_" + uuid5(_MESSAGES, f"{subscription_id}:{position}").hex
 
 
-def message_body(kind: str, recorded_at: str, position: int, fact: dict[str, Any]) -> str:
+def message_body(kind: RevisionKind, recorded_at: str, position: int, fact: dict[str, Any]) -> str:
     return orjson.dumps(
         {"type": MESSAGE_TYPES[kind], "timestamp": recorded_at, "data": {"position": position, "event": fact}}
     ).decode()

@@ -14,10 +14,10 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, func, select, update
 
-from service.domain.aggregates import Actor, Fact
+from service.domain.aggregates import CHANGE_KINDS, Actor, Fact
 from service.domain.instants import text_to_micros, to_micros
 from service.domain.replay import fold_input
-from service.domain.revisions import Change, fold, versions
+from service.domain.revisions import KIND_CORRECTED, KIND_RECORDED, Change, fold, versions
 from service.readmodels.tables import (
     READ_MODEL_TABLES,
     actors,
@@ -26,8 +26,6 @@ from service.readmodels.tables import (
     fact_versions,
 )
 from service.store.sql import dialect_insert, insert_rows
-
-KINDS = {Fact.Corrected: "corrected", Fact.Retracted: "retracted"}
 
 
 def role_column(roles: Sequence[str]) -> str:
@@ -41,7 +39,7 @@ def change_from_row(row: Any) -> Change:
         kind=row.kind,
         recorded_us=row.recorded_us,
         reported_us=row.reported_us,
-        record=row.body if row.kind == "recorded" else None,
+        record=row.body if row.kind == KIND_RECORDED else None,
         changes=row.changes or {},
         added_sources=row.added_sources or [],
     )
@@ -139,7 +137,7 @@ class ReadModelProjection:
         record = event.record
         recorded_us = to_micros(event.timestamp)
         reported_us = text_to_micros(record["reported_at"]) if record["reported_at"] else recorded_us
-        change = Change(1, "recorded", recorded_us, reported_us, record=record)
+        change = Change(1, KIND_RECORDED, recorded_us, reported_us, record=record)
         history = batch.histories[record["event_id"]] = _History(
             changes=[], first_position=position, fact_recorded_us=recorded_us, next_version=1
         )
@@ -153,7 +151,7 @@ class ReadModelProjection:
         corrected = isinstance(event, Fact.Corrected)
         change = Change(
             revision=event.originator_version,
-            kind=KINDS[type(event)],
+            kind=CHANGE_KINDS[type(event)],
             recorded_us=recorded_us,
             reported_us=reported_us,
             changes=event.changes if corrected else {},
@@ -191,10 +189,10 @@ class ReadModelProjection:
             "recorded_us": change.recorded_us,
             "reported_us": change.reported_us,
             "reason": reason,
-            "changes": change.changes if change.kind == "corrected" else None,
+            "changes": change.changes if change.kind == KIND_CORRECTED else None,
             "added_sources": change.added_sources or None,
             "status": now.status,
-            "body": change.record if change.kind == "recorded" else now.record,
+            "body": change.record if change.kind == KIND_RECORDED else now.record,
         })
         history.open_versions, history.open_actor_rows = [], []
         for version in versions(history.changes):

@@ -18,7 +18,7 @@ from sqlalchemy import Connection, and_, case, exists, func, or_, select, tuple_
 from service.domain.facts import stored_view
 from service.domain.instants import micros_to_text
 from service.domain.replay import fold_inputs, fold_states
-from service.domain.revisions import known_at
+from service.domain.revisions import KIND_CORRECTED, STATUS_ACTIVE, known_at
 from service.readmodels.paging import Page, decode_cursor, fact_order_key, page_of
 from service.readmodels.projection import change_from_row
 from service.readmodels.tables import actors, fact_actors, fact_revisions, fact_versions
@@ -99,7 +99,7 @@ def _fact_conditions(
     fr = fact_versions
     conditions = [*_visible(fr, axes), *_window(fr, filt)]
     if not include_retracted:
-        conditions.append(fr.c.status == "active")
+        conditions.append(fr.c.status == STATUS_ACTIVE)
     if after is not None:
         conditions.append(tuple_(fr.c.occurred_us, fr.c.first_position) > tuple_(*after))
     if filt.actors:
@@ -129,7 +129,7 @@ def _named(
         fa.c.actor_id.in_(filt.actors), *_visible(fa, axes), *_window(fa, filt)
     )
     if not include_retracted:
-        named = named.where(fa.c.status == "active")
+        named = named.where(fa.c.status == STATUS_ACTIVE)
     if filt.role:
         named = named.where(fa.c.roles.like(f"%,{filt.role},%"))
     if after is not None:
@@ -209,7 +209,7 @@ def timeline(
     conn: Connection, actor_id: str, axes: Axes, filt: FactFilter, cursor: str | None, limit: int
 ) -> Page:
     fa, fr = fact_actors, fact_versions
-    conditions = [fa.c.actor_id == actor_id, *_visible(fa, axes), fa.c.status == "active", *_window(fa, filt)]
+    conditions = [fa.c.actor_id == actor_id, *_visible(fa, axes), fa.c.status == STATUS_ACTIVE, *_window(fa, filt)]
     after = decode_cursor(cursor, (int, int))
     if after is not None:
         conditions.append(tuple_(fa.c.occurred_us, fa.c.first_position) > tuple_(*after))
@@ -241,7 +241,7 @@ def list_actors(conn: Connection, cursor: str | None, limit: int) -> Page:
             func.min(fa.c.occurred_us).label("first_us"),
             func.max(fa.c.occurred_us).label("last_us"),
         )
-        .where(*_visible(fa, Axes()), fa.c.status == "active")
+        .where(*_visible(fa, Axes()), fa.c.status == STATUS_ACTIVE)
         .group_by(fa.c.actor_id)
         .subquery()
     )
@@ -279,7 +279,7 @@ def _state_bodies(conn: Connection, axes: Axes, at_us: int) -> list[dict[str, An
     fr = fact_versions
     query = (
         select(fr.c.body)
-        .where(*_visible(fr, axes), fr.c.status == "active", fr.c.occurred_us <= at_us)
+        .where(*_visible(fr, axes), fr.c.status == STATUS_ACTIVE, fr.c.occurred_us <= at_us)
         .order_by(fr.c.occurred_us, fr.c.first_position)
     )
     return [row.body for row in conn.execute(query)]
@@ -290,7 +290,7 @@ def actor_state(conn: Connection, actor_id: str, axes: Axes, at_us: int) -> dict
     fa = fact_actors
     rows = conn.execute(
         select(fa.c.roles, fa.c.fold)
-        .where(fa.c.actor_id == actor_id, *_visible(fa, axes), fa.c.status == "active", fa.c.occurred_us <= at_us)
+        .where(fa.c.actor_id == actor_id, *_visible(fa, axes), fa.c.status == STATUS_ACTIVE, fa.c.occurred_us <= at_us)
         .order_by(fa.c.occurred_us, fa.c.first_position)
     )
     return fold_inputs((frozenset(roles[1:-1].split(",")), slim) for roles, slim in rows)
@@ -351,7 +351,7 @@ def get_fact(conn: Connection, event_id: str, axes: Axes) -> dict[str, Any] | No
 
 
 def _described_changes(row: Any) -> dict[str, Any] | None:
-    if row.kind != "corrected":
+    if row.kind != KIND_CORRECTED:
         return None
     described = dict(row.changes or {})
     if row.added_sources:

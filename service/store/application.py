@@ -33,6 +33,7 @@ from service.domain.errors import (
 )
 from service.domain.facts import FactTooLargeError, check_size, stored_view
 from service.domain.instants import Clock, format_instant
+from service.domain.revisions import STATUS_ACTIVE, STATUS_RETRACTED
 from service.store.transcoder import OrjsonTranscoder
 
 
@@ -132,7 +133,7 @@ class TimelineApplication(Application):
                         recorded_at=recorded_at,
                         position=positions[UUID(event_id)],
                         revision=1,
-                        status="active",
+                        status=STATUS_ACTIVE,
                     ),
                     created=True,
                 )
@@ -167,7 +168,7 @@ class TimelineApplication(Application):
                 fact = self.repository.get(UUID(event_id))
             except AggregateNotFoundError:
                 raise NotFoundError(f"no fact {event_id}") from None
-            if fact.status == "retracted":
+            if fact.status == STATUS_RETRACTED:
                 raise FactConflictError(f"fact {event_id} is retracted; it cannot change any more")
             stamp = self._stamp(floor=fact.modified_on)
             change(fact, stamp)

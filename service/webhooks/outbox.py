@@ -12,15 +12,14 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from service.domain.aggregates import Fact
+from service.domain.aggregates import CHANGE_KINDS, Fact
 from service.domain.facts import stored_view
 from service.domain.instants import format_instant, text_to_micros
-from service.domain.webhooks import matches, message_body, message_id
+from service.domain.revisions import KIND_RECORDED, STATUS_ACTIVE
+from service.domain.webhooks import MESSAGE_TYPES, matches, message_body, message_id
 from service.store.application import TimelineApplication
 from service.store.sql import dialect_insert
 from service.webhooks.tables import subscriptions, webhook_messages
-
-KINDS = {Fact.Corrected: "corrected", Fact.Retracted: "retracted"}
 
 
 def pending_message(sub: Any, position: int, kind: str, fact: dict[str, Any], recorded_at: str) -> dict[str, Any]:
@@ -29,7 +28,7 @@ def pending_message(sub: Any, position: int, kind: str, fact: dict[str, Any], re
         "subscription_id": sub.id,
         "position": position,
         "event_id": fact["event_id"],
-        "type": f"event.{kind}",
+        "type": MESSAGE_TYPES[kind],
         "fact_type": fact["type"],
         "recorded_us": text_to_micros(recorded_at),
         "body": message_body(kind, recorded_at, position, fact),
@@ -79,8 +78,8 @@ class WebhookOutbox:
         """(kind, the fact right after this change, the change's recorded_at)."""
         recorded_at = format_instant(event.timestamp)
         if isinstance(event, Fact.Created):
-            fact = stored_view(event.record, recorded_at=recorded_at, position=position, revision=1, status="active")
-            return "recorded", fact, recorded_at
+            fact = stored_view(event.record, recorded_at=recorded_at, position=position, revision=1, status=STATUS_ACTIVE)
+            return KIND_RECORDED, fact, recorded_at
         event_id = str(event.originator_id)
         aggregate = self.store.repository.get(event.originator_id, version=event.originator_version)
         fact = stored_view(
@@ -90,4 +89,4 @@ class WebhookOutbox:
             revision=aggregate.version,
             status=aggregate.status,
         )
-        return KINDS[type(event)], fact, recorded_at
+        return CHANGE_KINDS[type(event)], fact, recorded_at
