@@ -17,6 +17,8 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 from eventsourcing.domain import Aggregate
 from eventsourcing.utils import get_topic
 
+from service.domain.corrections import CorrectionIn, RetractionIn, change_reported_at, plan_correction
+from service.domain.errors import FactRetractedError
 from service.domain.facts import FACT_TYPES
 from service.domain.revisions import (
     KIND_CORRECTED,
@@ -111,25 +113,32 @@ class Fact(Aggregate):
             record=record,
         )
 
-    def correct(
-        self,
-        changes: dict[str, Any],
-        added_sources: list[dict[str, Any]],
-        reason: str,
-        reported_at: str | None,
-        recorded_at: datetime,
-    ) -> None:
+    def correct(self, correction: CorrectionIn, recorded_at: datetime) -> None:
+        """Record a correction of the record.
+
+        FactRetractedError if the fact is retracted; CorrectionError or FactTooLargeError
+        if the fact as corrected would not be a valid one.
+        """
+        self._check_changeable()
+        plan = plan_correction(self.record, correction)
         self.trigger_event(
             self.Corrected,
-            changes=changes,
-            added_sources=added_sources,
-            reason=reason,
-            reported_at=reported_at,
+            changes=plan.changes,
+            added_sources=plan.added_sources,
+            reason=plan.reason,
+            reported_at=plan.reported_at,
             timestamp=recorded_at,
         )
 
-    def retract(self, reason: str, reported_at: str | None, recorded_at: datetime) -> None:
-        self.trigger_event(self.Retracted, reason=reason, reported_at=reported_at, timestamp=recorded_at)
+    def retract(self, retraction: RetractionIn, recorded_at: datetime) -> None:
+        """Withdraw the fact; FactRetractedError if it is retracted already."""
+        self._check_changeable()
+        reported_at = change_reported_at(retraction.reported_at, [])
+        self.trigger_event(self.Retracted, reason=retraction.reason, reported_at=reported_at, timestamp=recorded_at)
+
+    def _check_changeable(self) -> None:
+        if self.status == STATUS_RETRACTED:
+            raise FactRetractedError(f"fact {self.id} is retracted; it cannot change any more")
 
 
 RECORDED_EVENTS: dict[str, type[Fact.Created]] = {

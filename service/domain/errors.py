@@ -23,6 +23,10 @@ class FactConflictError(TimelineError):
     title = "Conflict"
 
 
+class FactRetractedError(FactConflictError):
+    """A change to a fact that has been retracted: a retraction is its last change."""
+
+
 class PayloadTooLargeError(TimelineError):
     status = 413
     title = "Payload too large"

@@ -22,8 +22,6 @@ from service.domain.corrections import (
     CorrectionError,
     CorrectionIn,
     RetractionIn,
-    change_reported_at,
-    plan_correction,
 )
 from service.domain.errors import (
     FactConflictError,
@@ -33,7 +31,7 @@ from service.domain.errors import (
 )
 from service.domain.facts import FactTooLargeError, check_size, stored_view
 from service.domain.instants import Clock, format_instant
-from service.domain.revisions import STATUS_ACTIVE, STATUS_RETRACTED
+from service.domain.revisions import STATUS_ACTIVE
 from service.store.transcoder import OrjsonTranscoder
 
 
@@ -43,6 +41,15 @@ class Recorded:
 
     fact: dict[str, Any]
     created: bool
+
+
+def _correct(fact: Fact, correction: CorrectionIn, stamp: datetime) -> None:
+    try:
+        fact.correct(correction, stamp)
+    except CorrectionError as exc:
+        raise InvalidInputError(exc.detail, errors=exc.errors) from None
+    except FactTooLargeError as exc:
+        raise PayloadTooLargeError(str(exc)) from None
 
 
 class TimelineApplication(Application):
@@ -143,24 +150,11 @@ class TimelineApplication(Application):
 
     def correct_fact(self, event_id: str, correction: CorrectionIn) -> Recorded:
         """Record a correction of the record; the fact's earlier revisions stay readable."""
-        return self._change(event_id, lambda fact, stamp: self._apply_correction(fact, correction, stamp))
+        return self._change(event_id, lambda fact, stamp: _correct(fact, correction, stamp))
 
     def retract_fact(self, event_id: str, retraction: RetractionIn) -> Recorded:
         """Withdraw a fact from later answers; it stays in the log and readable by id."""
-
-        def retract(fact: Fact, stamp: datetime) -> None:
-            fact.retract(retraction.reason, change_reported_at(retraction.reported_at, []), stamp)
-
-        return self._change(event_id, retract)
-
-    def _apply_correction(self, fact: Fact, correction: CorrectionIn, stamp: datetime) -> None:
-        try:
-            plan = plan_correction(fact.record, correction)
-        except CorrectionError as exc:
-            raise InvalidInputError(exc.detail, errors=exc.errors) from None
-        except FactTooLargeError as exc:
-            raise PayloadTooLargeError(str(exc)) from None
-        fact.correct(plan.changes, plan.added_sources, plan.reason, plan.reported_at, stamp)
+        return self._change(event_id, lambda fact, stamp: fact.retract(retraction, stamp))
 
     def _change(self, event_id: str, change: Callable[[Fact, datetime], None]) -> Recorded:
         for _ in range(5):
@@ -168,8 +162,6 @@ class TimelineApplication(Application):
                 fact = self.repository.get(UUID(event_id))
             except AggregateNotFoundError:
                 raise NotFoundError(f"no fact {event_id}") from None
-            if fact.status == STATUS_RETRACTED:
-                raise FactConflictError(f"fact {event_id} is retracted; it cannot change any more")
             stamp = self._stamp(floor=fact.modified_on)
             change(fact, stamp)
             try:
