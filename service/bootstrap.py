@@ -164,7 +164,7 @@ def bootstrap(settings: Settings, *, apply_migrations: bool = True, clock: Clock
     if apply_migrations:
         migrate.upgrade(engine)
     store = TimelineApplication(event_store_env(url), clock=clock)
-    outbox = WebhookOutbox(store)
+    outbox = WebhookOutbox()
     projections = [
         ProjectionWorker(
             projection,
@@ -191,6 +191,8 @@ def bootstrap(settings: Settings, *, apply_migrations: bool = True, clock: Clock
             dispatcher.wake()
 
     projections[1].after_commit.append(wake_dispatcher)
+    # The outbox follows the read models: what they have just applied is its to deliver.
+    projections[0].after_commit.append(projections[1].waker.wake)
     metrics = Metrics()
     store.save_observers.append(metrics.observe_append)
     storage = StorageHealth(

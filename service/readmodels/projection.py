@@ -92,6 +92,7 @@ class ReadModelProjection:
 
     name = "read_models"
     rebuildable = True
+    follows = None
 
     def apply(self, conn: Connection, events: Sequence[tuple[int, Any]]) -> None:
         batch = _Batch(conn)

@@ -35,6 +35,8 @@ class _LostRace(Exception):
 class Projection(Protocol):
     name: str
     rebuildable: bool  # whether dropping and replaying it is harmless
+    # The projection whose rows this one reads: it never gets ahead of that one's position.
+    follows: str | None
 
     def apply(self, conn: Connection, events: Any) -> None: ...
 
@@ -91,6 +93,11 @@ class DecodedEvents:
     def __len__(self) -> int:
         return len(self._notifications)
 
+    @property
+    def span(self) -> tuple[int, int]:
+        """The first and the last position of the batch (it is not empty)."""
+        return self._notifications[0].id, self._notifications[-1].id
+
     def __iter__(self) -> Iterator[tuple[int, Any]]:
         for notification in self._notifications:
             yield notification.id, self._mapper.to_domain_event(notification)
@@ -145,8 +152,11 @@ class ProjectionWorker:
         applied, and the caller may simply try again.
         """
         start = self.position()
+        ceiling = self._ceiling()
+        if ceiling is not None and ceiling <= start:
+            return 0
         notifications = self.recorder.select_notifications(
-            start=start, limit=self.batch_size, inclusive_of_start=False
+            start=start, limit=self.batch_size, stop=ceiling, inclusive_of_start=False
         )
         if not notifications:
             return 0
@@ -163,6 +173,13 @@ class ProjectionWorker:
         for listener in self.after_commit:
             listener(end)
         return len(events)
+
+    def _ceiling(self) -> int | None:
+        """How far this projection may go: the position of the one it follows, if any."""
+        if self.projection.follows is None:
+            return None
+        with self.engine.connect() as conn:
+            return read_position(conn, self.projection.follows)
 
     def _claim(self, conn: Connection, start: int, end: int) -> bool:
         """Move the position from ``start`` to ``end``, unless someone else moved it."""

@@ -23,9 +23,9 @@ from service.domain.webhooks import (
 from service.readmodels.paging import decode_cursor, encode_cursor
 from service.readmodels.queries import fact_view
 from service.readmodels.tables import fact_revisions
-from service.store.sql import dialect_insert, write_transaction
+from service.store.sql import write_transaction
 from service.webhooks.guard import UnsafeTargetError, check_target
-from service.webhooks.outbox import pending_message
+from service.webhooks.outbox import insert_messages, pending_message
 from service.webhooks.tables import subscriptions, webhook_attempts, webhook_messages
 
 VISIBLE = ("active", "paused", "disabled")
@@ -201,13 +201,9 @@ class Subscriptions:
             for change in conn.execute(select(fr).where(fr.c.position > start).order_by(fr.c.position)):
                 fact = fact_view(change)
                 if matches(sub.types, sub.actors, fact):
-                    recorded_at = micros_to_text(change.recorded_us) or ""
-                    rows.append(pending_message(sub, change.position, change.kind, fact, recorded_at))
+                    rows.append(pending_message(sub, change, fact))
             if rows:
-                conn.execute(
-                    dialect_insert(conn, m).on_conflict_do_nothing(index_elements=["subscription_id", "position"]),
-                    rows,
-                )
+                insert_messages(conn, rows)
                 ids = [row["id"] for row in rows]
                 for chunk in range(0, len(ids), 500):
                     conn.execute(
