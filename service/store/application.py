@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 from uuid import UUID, uuid4
 
 from eventsourcing.application import AggregateNotFoundError, Application
@@ -35,6 +35,13 @@ from service.domain.revisions import STATUS_ACTIVE
 from service.store.transcoder import OrjsonTranscoder
 
 
+@runtime_checkable
+class PositionLookup(Protocol):
+    """The recorders of service.store.sqlite and service.store.postgres: where one event was stored."""
+
+    def position_of(self, originator_id: UUID, version: int) -> int: ...
+
+
 @dataclass(frozen=True)
 class Recorded:
     """The outcome of recording one fact: its stored view, and whether it is new."""
@@ -52,7 +59,7 @@ def _correct(fact: Fact, correction: CorrectionIn, stamp: datetime) -> None:
         raise PayloadTooLargeError(str(exc)) from None
 
 
-class TimelineApplication(Application):
+class TimelineApplication(Application[UUID]):
     # The library derives the PostgreSQL table name from this ("stored_events",
     # as on SQLite) and reads STORED_-prefixed variables before plain ones.
     name = "Stored"
@@ -77,7 +84,7 @@ class TimelineApplication(Application):
         self._observe(len(recordings), started)
         return recordings
 
-    def put_events(self, events: Sequence[Any]) -> list[Recording]:
+    def put_events(self, events: Sequence[Any]) -> list[Recording[UUID]]:
         """Store new events in one transaction, without aggregate objects.
 
         ``save()`` checks each object against the library's runtime protocols,
@@ -159,7 +166,7 @@ class TimelineApplication(Application):
     def _change(self, event_id: str, change: Callable[[Fact, datetime], None]) -> Recorded:
         for _ in range(5):
             try:
-                fact = self.repository.get(UUID(event_id))
+                fact: Fact = self.repository.get(UUID(event_id))
             except AggregateNotFoundError:
                 raise NotFoundError(f"no fact {event_id}") from None
             stamp = self._stamp(floor=fact.modified_on)
@@ -190,7 +197,7 @@ class TimelineApplication(Application):
         """
         for _ in range(3):
             try:
-                actor = self.repository.get(actor_aggregate_id(profile["id"]))
+                actor: Actor = self.repository.get(actor_aggregate_id(profile["id"]))
             except AggregateNotFoundError:
                 actor = Actor.register(profile, self._stamp())
             else:
@@ -201,7 +208,7 @@ class TimelineApplication(Application):
                 recordings = self.save(actor)
             except IntegrityError:
                 continue  # a concurrent writer got there first: read it and try again
-            position = max(r.notification.id for r in recordings)
+            position = int(max(r.notification.id for r in recordings))
             self._announce(position)
             return position
         raise FactConflictError(f"actor '{profile['id']}' is being changed concurrently; retry")
@@ -231,7 +238,7 @@ class TimelineApplication(Application):
 
     def stored_fact(self, event_id: str) -> dict[str, Any] | None:
         try:
-            fact = self.repository.get(UUID(event_id))
+            fact: Fact = self.repository.get(UUID(event_id))
         except AggregateNotFoundError:
             return None
         return stored_view(
@@ -248,7 +255,7 @@ class TimelineApplication(Application):
     # --- internals ------------------------------------------------------------------
 
     def _prepare(self, index: int, fact: Any) -> dict[str, Any]:
-        record = fact.to_record()
+        record: dict[str, Any] = fact.to_record()
         if record["event_id"] is None:
             record["event_id"] = str(uuid4())
         try:
@@ -262,7 +269,7 @@ class TimelineApplication(Application):
 
     def _existing(self, event_id: str, record: dict[str, Any], index: int) -> Recorded | None:
         try:
-            original = self.repository.get(UUID(event_id), version=1)
+            original: Fact = self.repository.get(UUID(event_id), version=1)
         except AggregateNotFoundError:
             return None
         if original.record != record:
@@ -281,7 +288,7 @@ class TimelineApplication(Application):
         committed, the retry meets the unique key. Our own stamp (unique in this process)
         and the same outcome say that the change is ours, not a concurrent one.
         """
-        stored = self.repository.get(fact.id, version=fact.version)
+        stored: Fact = self.repository.get(fact.id, version=fact.version)
         return (stored.modified_on, stored.record, stored.status) == (fact.modified_on, fact.record, fact.status)
 
     def first_position(self, event_id: str) -> int:
@@ -290,24 +297,10 @@ class TimelineApplication(Application):
 
     def position_of(self, event_id: str, version: int) -> int:
         """The position of one event of a fact."""
-        datastore = self.recorder.datastore  # type: ignore[attr-defined]
-        table = self.recorder.events_table_name  # type: ignore[attr-defined]
-        uid = UUID(event_id)
-        with datastore.transaction(commit=False) as cursor:
-            if type(self.recorder).__module__ == "eventsourcing.sqlite":
-                cursor.execute(
-                    f"SELECT rowid AS position FROM {table} "  # noqa: S608 (fixed name)
-                    "WHERE originator_id=? AND originator_version=?",
-                    (uid.hex, version),
-                )
-            else:
-                cursor.execute(
-                    f"SELECT notification_id AS position FROM {table} "  # noqa: S608
-                    "WHERE originator_id=%s AND originator_version=%s",
-                    (uid, version),
-                )
-            row = cursor.fetchone()
-        return int(row["position"])
+        recorder = self.recorder
+        if not isinstance(recorder, PositionLookup):
+            raise TypeError(f"{type(recorder).__name__} cannot look up positions: use service.store's recorders")
+        return recorder.position_of(UUID(event_id), version)
 
     def _stamp(self, floor: datetime | None = None) -> datetime:
         """Transaction time: never earlier than the last stamp, even if the clock steps back."""

@@ -61,7 +61,9 @@ def event_store_env(url: URL) -> dict[str, str]:
     """Environment for the ``eventsourcing`` library's fastest mature recorders."""
     common = {"CREATE_TABLE": "n"}  # the schema belongs to the migrations
     if is_sqlite(url):
-        return {**common, "PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": url.database or "", "SQLITE_LOCK_TIMEOUT": "30"}
+        from service.store import sqlite
+
+        return {**common, "PERSISTENCE_MODULE": sqlite.PERSISTENCE_MODULE, "SQLITE_DBNAME": url.database or "", "SQLITE_LOCK_TIMEOUT": "30"}
     from service.store import postgres  # needs the postgres extra
 
     where = libpq_params(url)
