@@ -30,9 +30,9 @@ import httpx
 from sqlalchemy import Engine, and_, insert, update
 from standardwebhooks.webhooks import Webhook
 
+from service.background import BackgroundLoop
 from service.domain.instants import Clock, now_us, to_micros
 from service.domain.webhooks import parse_retry_after, retry_delay
-from service.readmodels.worker import MAX_BACKOFF
 from service.store.failures import classify
 from service.store.sql import write_transaction
 from service.webhooks.claims import CLAIM_LIMIT, Claimed, claim, lease_covers, release, reserved_slots
@@ -75,7 +75,7 @@ def signature(claimed: Claimed, timestamp: datetime, at_us: int) -> str:
     return " ".join(signatures)
 
 
-class Dispatcher:
+class Dispatcher(BackgroundLoop):
     def __init__(
         self,
         engine: Engine,
@@ -87,6 +87,7 @@ class Dispatcher:
         concurrency: int = 32,
         poll_interval: float = 0.5,
     ):
+        super().__init__("webhook-dispatcher")
         self.engine = engine
         self.clock = clock
         self.schedule = schedule
@@ -97,26 +98,14 @@ class Dispatcher:
         self.pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="webhook")
         self.concurrency = concurrency
         self.wake_event = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self._busy: set[str] = set()  # subscriptions with deliveries in flight here
         self._busy_lock = threading.Lock()
         self.on_outcome: list[Callable[[str, Outcome], None]] = []
 
-    # --- one round --------------------------------------------------------------------
-
-    def run_once(self) -> int:
-        """Claim what is due, deliver it, record the outcomes; returns how many were attempted.
-
-        Subscriptions are served in parallel; each one's messages one after
-        another in log order, so a subscriber sees first attempts in order and
-        a slow one holds up only itself.
-        """
-        claimed = self.claim()
-        list(self.pool.map(self._deliver_in_order, _queues(claimed)))
-        return len(claimed)
+    # --- one subscription's queue -----------------------------------------------------
 
     def _deliver_in_order(self, queue: list[Claimed]) -> None:
+        """Attempt a subscription's claimed messages one after another, in log order."""
         for index, message in enumerate(queue):
             if not lease_covers(message.lease_until_us, now_us(self.clock), self.timeout):
                 # Earlier attempts or their records took longer than planned: an attempt
@@ -214,48 +203,39 @@ class Dispatcher:
     def wake(self, *_: object) -> None:
         self.wake_event.set()
 
-    def start(self) -> None:
-        self._stop.clear()
-        self._thread = threading.Thread(target=self.run_forever, name="webhook-dispatcher", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float = 10.0) -> None:
-        self._stop.set()
+    def interrupt(self) -> None:
         self.wake_event.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
 
     def close(self) -> None:
         self.stop()
         self.pool.shutdown(wait=True)
         self.exchanges.close()
 
-    def run_forever(self) -> None:
-        """Keep every free delivery slot busy; a slow subscriber occupies one slot only."""
-        backoff = 0.1
-        while not self._stop.is_set():
-            self.wake_event.clear()
+    def step(self) -> None:
+        """Keep every free delivery slot busy; a slow subscriber occupies one slot only.
+
+        Subscriptions are served in parallel; each one's messages one after
+        another in log order, so a subscriber sees first attempts in order and
+        a slow one holds up only itself.
+        """
+        self.wake_event.clear()
+        with self._busy_lock:
+            busy = frozenset(self._busy)
+        room = self.concurrency - len(busy)
+        claimed = self.claim(busy, room, reserved_slots(self.concurrency)) if room > 0 else []
+        for queue in _queues(claimed):
             with self._busy_lock:
-                busy = frozenset(self._busy)
-            room = self.concurrency - len(busy)
-            try:
-                claimed = self.claim(busy, room, reserved_slots(self.concurrency)) if room > 0 else []
-            except Exception as exc:
-                if classify(exc) is None:
-                    log.exception("webhook dispatch failed; retrying in %.1fs", backoff)
-                else:  # expected while the database is down: no traceback every few seconds
-                    log.warning("webhook dispatch: database unavailable (%s); retrying in %.1fs", exc, backoff)
-                self._stop.wait(backoff)
-                backoff = min(backoff * 2, MAX_BACKOFF)
-                continue
-            backoff = 0.1
-            for queue in _queues(claimed):
-                with self._busy_lock:
-                    self._busy.add(queue[0].subscription_id)
-                self.pool.submit(self._serve_queue, queue)
-            if not claimed:
-                self.wake_event.wait(self.poll_interval)
+                self._busy.add(queue[0].subscription_id)
+            self.pool.submit(self._serve_queue, queue)
+        if not claimed:
+            self.wake_event.wait(self.poll_interval)
+
+    def failed(self, exc: Exception, pause: float) -> None:
+        if classify(exc) is None:
+            log.exception("webhook dispatch failed; retrying in %.1fs", pause)
+        else:  # expected while the database is down: no traceback every few seconds
+            log.warning("webhook dispatch: database unavailable (%s); retrying in %.1fs", exc, pause)
+        self.sleep(pause)
 
     def _serve_queue(self, queue: list[Claimed]) -> None:
         try:
