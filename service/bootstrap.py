@@ -143,7 +143,7 @@ class Container:
         m = webhook_messages
         with self.engine.connect() as conn:
             positions = {w.name: read_position(conn, w.name) for w in self.projections}
-            counts = dict(conn.execute(select(m.c.status, func.count()).group_by(m.c.status)).all())
+            counts: dict[str, int] = dict(conn.execute(select(m.c.status, func.count()).group_by(m.c.status)).all())
         return StoreReading(head=head, projections=positions, webhook_messages=counts)
 
     def close(self) -> None:

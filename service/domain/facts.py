@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from functools import cache
-from typing import Annotated, Any, Literal, Union, get_args
+from typing import Annotated, Any, Literal, get_args
 from uuid import UUID
 
 import orjson
@@ -54,7 +54,7 @@ FactType = Literal[
 FACT_TYPES: tuple[FactType, ...] = get_args(FactType)
 
 # Roles each type accepts; the first set must be named at least once.
-ROLES: dict[FactType, tuple[frozenset[str], frozenset[str]]] = {
+ROLES: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     "StrikeOccurred": (frozenset({"perpetrator"}), frozenset({"target", "ordered_by"})),
     "MissionSuspended": (frozenset({"actor"}), frozenset({"host"})),
     "MissionResumed": (frozenset({"actor"}), frozenset({"host"})),
@@ -280,7 +280,7 @@ class MissionResumed(_Fact):
 class PersonnelDeployed(_Fact):
     type: Literal["PersonnelDeployed"]
     personnel: Count
-    location: Location  # type: ignore[assignment]
+    location: Location  # required here, unlike the envelope's
     mission: Slug | None = None
 
 
@@ -306,21 +306,18 @@ class StatementIssued(_Fact):
     channel: Channel = "statement"
 
 
-FACT_MODELS: tuple[type[_Fact], ...] = (
-    StrikeOccurred,
-    MissionSuspended,
-    MissionResumed,
-    PersonnelDeployed,
-    PersonnelRepositioned,
-    StatementIssued,
-)
-FactIn = Annotated[Union[FACT_MODELS], Field(discriminator="type")]  # noqa: UP007 (a tuple of types)
-FACT_ADAPTER: TypeAdapter[Any] = TypeAdapter(FactIn)
+FactIn = Annotated[
+    StrikeOccurred | MissionSuspended | MissionResumed | PersonnelDeployed | PersonnelRepositioned | StatementIssued,
+    Field(discriminator="type"),
+]
+FACT_MODELS: tuple[type[_Fact], ...] = get_args(get_args(FactIn)[0])
+FACT_ADAPTER: TypeAdapter[_Fact] = TypeAdapter(FactIn)
 
 
 def validate_fact(raw: Any) -> _Fact:
     """Validate one raw fact (a parsed JSON object); raises pydantic's ValidationError."""
-    return FACT_ADAPTER.validate_python(raw)
+    fact: _Fact = FACT_ADAPTER.validate_python(raw)
+    return fact
 
 
 def record_size(record: dict[str, Any]) -> int:

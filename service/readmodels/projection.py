@@ -92,7 +92,7 @@ class ReadModelProjection:
 
     name = "read_models"
     rebuildable = True
-    follows = None
+    follows: str | None = None
 
     def apply(self, conn: Connection, events: Sequence[tuple[int, Any]]) -> None:
         batch = _Batch(conn)

@@ -22,6 +22,7 @@ takes a subscription's messages as one queue, delivered one after another.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -134,7 +135,7 @@ def _due(conn: Any, at: int, subscription_id: str) -> Any:
     return query
 
 
-def _in_order(conn: Any, rows: list[Any]) -> list[Any]:
+def _in_order(conn: Any, rows: Sequence[Any]) -> list[Any]:
     """Drop first attempts that would overtake an earlier, never-attempted message.
 
     Per subscription, first attempts follow log position: a message not yet

@@ -57,7 +57,7 @@ def insert_messages(conn: Connection, rows: list[dict[str, Any]]) -> None:
 class WebhookOutbox:
     name = "webhooks"
     rebuildable = False  # messages are a record of what was sent; a rebuild would send it all again
-    follows = ReadModelProjection.name  # reads the changes that projection has applied
+    follows: str | None = ReadModelProjection.name  # reads the changes that projection has applied
 
     def __init__(self) -> None:
         self.wrote_messages = False  # by the last apply: whether a dispatcher has anything new
