@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 from datetime import datetime
 from email.utils import parsedate_to_datetime
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Final, Literal
 from uuid import NAMESPACE_URL, uuid5
 
 import orjson
@@ -18,6 +18,17 @@ from service.domain.text import Text, Url
 # A message names the change it tells of: event.recorded, event.corrected, event.retracted.
 MESSAGE_TYPES: dict[RevisionKind, str] = {kind: f"event.{kind}" for kind in REVISION_KINDS}
 SECRET_PREFIX = "whsec_"
+
+# A subscription's status; a deleted one is kept (its messages name it) but shown nowhere.
+SUBSCRIPTION_ACTIVE: Final = "active"
+SUBSCRIPTION_PAUSED: Final = "paused"  # its changes still become messages, sent once resumed
+SUBSCRIPTION_DISABLED: Final = "disabled"  # by the service, when the receiver answered 410 Gone
+SUBSCRIPTION_DELETED: Final = "deleted"
+# An outbox message's status.
+MESSAGE_PENDING: Final = "pending"
+MESSAGE_DELIVERED: Final = "delivered"
+MESSAGE_FAILED: Final = "failed"  # its retries ran out, or the receiver is gone
+
 ROTATION_OVERLAP_SECONDS = 24 * 3600
 _MESSAGES = uuid5(NAMESPACE_URL, "crisis-timeline:webhook-message")
 

@@ -28,6 +28,7 @@ from typing import Any
 
 from sqlalchemy import Engine, case, exists, func, or_, select, true, update
 
+from service.domain.webhooks import MESSAGE_PENDING, SUBSCRIPTION_ACTIVE
 from service.store.sql import write_transaction
 from service.webhooks.tables import subscriptions, webhook_messages
 
@@ -100,7 +101,7 @@ def _pick(conn: Any, at: int, busy: frozenset[str], room: int, keep_free: int) -
     m, s = webhook_messages, subscriptions
     tried = webhook_messages.alias("tried")
     failing = exists().where(
-        tried.c.subscription_id == m.c.subscription_id, tried.c.status == "pending", tried.c.attempts > 0
+        tried.c.subscription_id == m.c.subscription_id, tried.c.status == MESSAGE_PENDING, tried.c.attempts > 0
     ).label("failing")
     retry_due = case((m.c.attempts > 0, m.c.next_attempt_us), else_=NEVER)
     rows = conn.execute(
@@ -153,7 +154,7 @@ def _in_order(conn: Any, rows: Sequence[Any]) -> list[Any]:
     for subscription_id, candidates in untried.items():
         earliest = conn.execute(
             select(m.c.position)
-            .where(m.c.subscription_id == subscription_id, m.c.status == "pending", m.c.attempts == 0)
+            .where(m.c.subscription_id == subscription_id, m.c.status == MESSAGE_PENDING, m.c.attempts == 0)
             .order_by(m.c.position)
             .limit(len(candidates))
         ).scalars().all()
@@ -181,8 +182,8 @@ def _due_now(at: int) -> tuple[Any, ...]:
     """Pending messages of active subscriptions, due by ``at`` and leased to no one."""
     m, s = webhook_messages, subscriptions
     return (
-        m.c.status == "pending",
-        s.c.status == "active",
+        m.c.status == MESSAGE_PENDING,
+        s.c.status == SUBSCRIPTION_ACTIVE,
         m.c.next_attempt_us <= at,
         or_(m.c.lease_until_us.is_(None), m.c.lease_until_us < at),
     )

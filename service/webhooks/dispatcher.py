@@ -32,7 +32,13 @@ from standardwebhooks.webhooks import Webhook
 
 from service.background import BackgroundLoop
 from service.domain.instants import Clock, now_us, to_micros
-from service.domain.webhooks import parse_retry_after, retry_delay
+from service.domain.webhooks import (
+    MESSAGE_DELIVERED,
+    MESSAGE_FAILED,
+    SUBSCRIPTION_DISABLED,
+    parse_retry_after,
+    retry_delay,
+)
 from service.store.failures import classify
 from service.store.sql import write_transaction
 from service.webhooks.claims import CLAIM_LIMIT, Claimed, claim, lease_covers, release, reserved_slots
@@ -169,13 +175,13 @@ class Dispatcher(BackgroundLoop):
         values: dict[str, Any] = {"attempts": attempts, "lease_until_us": None}
         gone = outcome.status_code == 410
         if outcome.error is None:
-            values["status"] = "delivered"
+            values["status"] = MESSAGE_DELIVERED
         elif gone:
-            values["status"] = "failed"
+            values["status"] = MESSAGE_FAILED
         else:
             delay = retry_delay(self.schedule, attempts, random.uniform(-1, 1), outcome.retry_after)  # noqa: S311
             if delay is None:
-                values["status"] = "failed"
+                values["status"] = MESSAGE_FAILED
             else:
                 values["next_attempt_us"] = now_us(self.clock) + int(delay * 1_000_000)
         with write_transaction(self.engine) as conn:
@@ -195,7 +201,7 @@ class Dispatcher(BackgroundLoop):
                 conn.execute(
                     update(subscriptions)
                     .where(subscriptions.c.id == claimed.subscription_id)
-                    .values(status="disabled", disabled_reason="the receiver answered 410 Gone")
+                    .values(status=SUBSCRIPTION_DISABLED, disabled_reason="the receiver answered 410 Gone")
                 )
 
     # --- running in the background ---------------------------------------------------

@@ -15,7 +15,15 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from service.domain.instants import micros_to_text
-from service.domain.webhooks import MESSAGE_TYPES, matches, message_body, message_id
+from service.domain.webhooks import (
+    MESSAGE_PENDING,
+    MESSAGE_TYPES,
+    SUBSCRIPTION_ACTIVE,
+    SUBSCRIPTION_PAUSED,
+    matches,
+    message_body,
+    message_id,
+)
 from service.readmodels.projection import ReadModelProjection
 from service.readmodels.queries import fact_view
 from service.readmodels.tables import fact_revisions
@@ -24,7 +32,7 @@ from service.store.sql import dialect_insert
 from service.webhooks.tables import subscriptions, webhook_messages
 
 # Subscriptions whose changes become messages; a paused one's wait for it to resume.
-COLLECTING = ("active", "paused")
+COLLECTING = (SUBSCRIPTION_ACTIVE, SUBSCRIPTION_PAUSED)
 
 
 def pending_message(sub: Any, change: Any, fact: dict[str, Any]) -> dict[str, Any]:
@@ -39,7 +47,7 @@ def pending_message(sub: Any, change: Any, fact: dict[str, Any]) -> dict[str, An
         "fact_type": fact["type"],
         "recorded_us": change.recorded_us,
         "body": message_body(change.kind, recorded_at, change.position, fact),
-        "status": "pending",
+        "status": MESSAGE_PENDING,
         "attempts": 0,
         "next_attempt_us": 0,  # due at once
         "lease_until_us": None,

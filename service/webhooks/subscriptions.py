@@ -12,7 +12,12 @@ from sqlalchemy import Engine, func, select, update
 from service.domain.errors import InvalidInputError, NotFoundError
 from service.domain.instants import Clock, micros_to_text, now_us, to_micros
 from service.domain.webhooks import (
+    MESSAGE_PENDING,
     ROTATION_OVERLAP_SECONDS,
+    SUBSCRIPTION_ACTIVE,
+    SUBSCRIPTION_DELETED,
+    SUBSCRIPTION_DISABLED,
+    SUBSCRIPTION_PAUSED,
     ReplayIn,
     SubscriptionIn,
     SubscriptionPatch,
@@ -28,7 +33,7 @@ from service.webhooks.guard import UnsafeTargetError, check_target
 from service.webhooks.outbox import insert_messages, pending_message
 from service.webhooks.tables import subscriptions, webhook_attempts, webhook_messages
 
-VISIBLE = ("active", "paused", "disabled")
+VISIBLE = (SUBSCRIPTION_ACTIVE, SUBSCRIPTION_PAUSED, SUBSCRIPTION_DISABLED)
 
 
 def _public(row: Any) -> dict[str, Any]:
@@ -67,7 +72,7 @@ class Subscriptions:
             "types": types,
             "actors": actors,
             "description": new.description,
-            "status": "active",
+            "status": SUBSCRIPTION_ACTIVE,
             "secret": secret_from(os.urandom(24)),
             "previous_secret": None,
             "previous_secret_until_us": None,
@@ -123,7 +128,7 @@ class Subscriptions:
         with write_transaction(self.engine) as conn:
             self._row(conn, subscription_id)
             conn.execute(
-                update(subscriptions).where(subscriptions.c.id == subscription_id).values(status="deleted")
+                update(subscriptions).where(subscriptions.c.id == subscription_id).values(status=SUBSCRIPTION_DELETED)
             )
 
     def rotate_secret(self, subscription_id: str) -> dict[str, Any]:
@@ -174,7 +179,7 @@ class Subscriptions:
                 "type": r.type,
                 "fact_type": r.fact_type,
                 "status": r.status,
-                "next_attempt_at": micros_to_text(r.next_attempt_us) if r.status == "pending" and r.next_attempt_us else None,
+                "next_attempt_at": micros_to_text(r.next_attempt_us) if r.status == MESSAGE_PENDING and r.next_attempt_us else None,
                 "attempts": attempts[r.id],
             }
             for r in rows
@@ -209,6 +214,6 @@ class Subscriptions:
                     conn.execute(
                         update(m)
                         .where(m.c.id.in_(ids[chunk:chunk + 500]))
-                        .values(status="pending", attempts=0, next_attempt_us=0)
+                        .values(status=MESSAGE_PENDING, attempts=0, next_attempt_us=0)
                     )
         return {"after": start, "messages": len(rows)}
