@@ -5,7 +5,9 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine, text
 
-from service.readmodels.tables import metadata
+import service.readmodels.tables  # noqa: F401 (declares its tables on the metadata)
+import service.webhooks.tables  # noqa: F401
+from service.store.sql import metadata
 
 config = context.config
 

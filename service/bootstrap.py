@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine, func, select
@@ -17,6 +18,7 @@ from sqlalchemy.engine import URL
 
 from service import migrate
 from service.domain.errors import PositionBeyondLogError
+from service.domain.instants import Clock
 from service.observability.metrics import Metrics, StoreReading
 from service.readmodels.projection import ReadModelProjection
 from service.readmodels.worker import PostgresListener, ProjectionWorker, read_position
@@ -141,7 +143,7 @@ class Container:
         m = webhook_messages
         with self.engine.connect() as conn:
             positions = {w.name: read_position(conn, w.name) for w in self.projections}
-            counts = dict(conn.execute(select(m.c.status, func.count()).group_by(m.c.status)).all())
+            counts: dict[str, int] = dict(conn.execute(select(m.c.status, func.count()).group_by(m.c.status)).all())
         return StoreReading(head=head, projections=positions, webhook_messages=counts)
 
     def close(self) -> None:
@@ -151,13 +153,18 @@ class Container:
         self.engine.dispose()
 
 
-def bootstrap(settings: Settings, *, apply_migrations: bool = True) -> Container:
+def system_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+def bootstrap(settings: Settings, *, apply_migrations: bool = True, clock: Clock = system_clock) -> Container:
+    """The service as ``settings`` describe it; ``clock`` is the one source of wall-clock time."""
     url = normalise_url(settings.database_url)
     engine = create_read_engine(url)
     if apply_migrations:
         migrate.upgrade(engine)
-    store = TimelineApplication(event_store_env(url))
-    outbox = WebhookOutbox(store)
+    store = TimelineApplication(event_store_env(url), clock=clock)
+    outbox = WebhookOutbox()
     projections = [
         ProjectionWorker(
             projection,
@@ -170,6 +177,7 @@ def bootstrap(settings: Settings, *, apply_migrations: bool = True) -> Container
     ]
     dispatcher = Dispatcher(
         engine,
+        clock=clock,
         schedule=settings.retry_schedule(),
         timeout=settings.webhook_timeout,
         allow_hosts=settings.webhook_allow_hosts,
@@ -183,9 +191,14 @@ def bootstrap(settings: Settings, *, apply_migrations: bool = True) -> Container
             dispatcher.wake()
 
     projections[1].after_commit.append(wake_dispatcher)
+    # The outbox follows the read models: what they have just applied is its to deliver.
+    projections[0].after_commit.append(projections[1].waker.wake)
     metrics = Metrics()
     store.save_observers.append(metrics.observe_append)
-    storage = StorageHealth(free_space(os.path.dirname(url.database or ".")) if is_sqlite(url) else None)
+    storage = StorageHealth(
+        free_space(os.path.dirname(url.database or ".")) if is_sqlite(url) else None,
+        clock=lambda: clock().timestamp(),
+    )
     store.save_observers.append(storage.succeeded)
     for worker in projections:
         worker.after_commit.append(storage.succeeded)
@@ -198,7 +211,7 @@ def bootstrap(settings: Settings, *, apply_migrations: bool = True) -> Container
         store=store,
         projections=projections,
         dispatcher=dispatcher,
-        subscriptions=Subscriptions(engine, settings.webhook_allow_hosts, store.max_position),
+        subscriptions=Subscriptions(engine, settings.webhook_allow_hosts, store.max_position, clock=clock),
         metrics=metrics,
         read_slots=threading.BoundedSemaphore(settings.read_concurrency or (2 if is_sqlite(url) else 4)),
         storage=storage,

@@ -8,6 +8,7 @@ import signal
 import sys
 import tempfile
 import threading
+from functools import partial
 from pathlib import Path
 from typing import Annotated
 
@@ -22,6 +23,7 @@ from rich.progress import (
     MofNCompleteColumn,
     Progress,
     ProgressColumn,
+    TaskID,
     TextColumn,
     TimeRemainingColumn,
 )
@@ -51,10 +53,10 @@ def _settings() -> Settings:
         raise typer.Exit(2) from None
 
 
-def _bootstrap(settings: Settings, **options: bool) -> Container:
+def _bootstrap(settings: Settings, *, apply_migrations: bool = True) -> Container:
     """The container; a database that cannot be reached ends the command with a message."""
     try:
-        container = bootstrap(settings, **options)
+        container = bootstrap(settings, apply_migrations=apply_migrations)
     except (DatabaseError, StoreOperationalError) as exc:
         console.print(f"cannot use the database at {_safe_url(settings)}: {str(exc).splitlines()[0]}", soft_wrap=True)
         raise typer.Exit(1) from None
@@ -193,6 +195,10 @@ def _serve_metrics(container: Container, port: int) -> None:
     start_http_server(port, registry=container.metrics.registry)
 
 
+def _show_position(progress: Progress, task: TaskID, _done: int, position: int) -> None:
+    progress.update(task, completed=position)
+
+
 def _progress(amount: ProgressColumn | None = None) -> Progress:
     """A bar with what is done of the total: a count, unless ``amount`` shows it otherwise (bytes)."""
     return Progress(
@@ -214,7 +220,7 @@ def rebuild_projections() -> None:
     with _progress() as progress:
         for projection in (p for p in container.projections if p.projection.rebuildable):
             task = progress.add_task(projection.name, total=head)
-            projection.rebuild(lambda _done, position, t=task: progress.update(t, completed=position))
+            projection.rebuild(partial(_show_position, progress, task))
             progress.update(task, completed=head)
     container.close()
     console.print(f"Rebuilt the read models up to position {head}.")

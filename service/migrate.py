@@ -11,7 +11,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
 import migrations
-from service.store.backends import write_transaction
+from service.store.sql import write_transaction
 
 
 def alembic_config() -> Config:

@@ -13,56 +13,63 @@ import threading
 import time
 from collections.abc import Sequence
 
+from service.background import BackgroundLoop, Backoff
+
 log = logging.getLogger(__name__)
 
+# A child that ran this long before it exited was not failing at start: the pause starts over.
+LIVED_SECONDS = 60
 
-class Supervised:
+
+class ChildExitedError(Exception):
+    def __init__(self, code: int):
+        super().__init__(f"exited with {code}")
+        self.code = code
+
+
+class Supervised(BackgroundLoop):
     def __init__(self, args: Sequence[str], *, max_backoff: float = 30.0):
+        super().__init__("supervisor", backoff=Backoff(first=0.5, longest=max_backoff))
         self.args = list(args)
-        self.max_backoff = max_backoff
-        self._stop = threading.Event()
         self._lock = threading.Lock()
         self._child: subprocess.Popen[bytes] | None = None
-        self._thread: threading.Thread | None = None
+        self.exit_code: int | None = None  # the child's, once stopped
 
     @property
     def pid(self) -> int | None:
         child = self._child
         return child.pid if child is not None else None
 
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="supervisor", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        backoff = 0.5
-        while not self._stop.is_set():
-            with self._lock:
-                if self._stop.is_set():
-                    return
-                self._child = subprocess.Popen(self.args, stdin=subprocess.DEVNULL)  # noqa: S603
-            started = time.monotonic()
-            code = self._child.wait()
-            if self._stop.is_set():
-                return
-            backoff = 0.5 if time.monotonic() - started > 60 else min(backoff * 2, self.max_backoff)
-            log.error("child %s exited with %s; starting it again in %.1fs", self.args[-1], code, backoff)
-            self._stop.wait(backoff)
-
-    def stop(self, timeout: float = 15.0) -> int | None:
-        """SIGTERM the child and wait for it (SIGKILL after ``timeout``); its exit code."""
+    def step(self) -> None:
         with self._lock:
-            self._stop.set()
+            if self.stopping:
+                return
+            self._child = child = subprocess.Popen(self.args, stdin=subprocess.DEVNULL)  # noqa: S603
+        started = time.monotonic()
+        code = child.wait()
+        if self.stopping:
+            return
+        if time.monotonic() - started > LIVED_SECONDS:
+            self.backoff.reset()
+        raise ChildExitedError(code)
+
+    def failed(self, exc: Exception, pause: float) -> None:
+        code = exc.code if isinstance(exc, ChildExitedError) else exc
+        log.error("child %s exited with %s; starting it again in %.1fs", self.args[-1], code, pause)
+        self.sleep(pause)
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """SIGTERM the child and wait for it (SIGKILL after ``timeout``); ``exit_code`` says how it ended."""
+        with self._lock:
+            self.request_stop()
             child = self._child
         if child is None:
-            return None
+            return
         if child.poll() is None:
             child.send_signal(signal.SIGTERM)
         try:
-            code = child.wait(timeout)
+            self.exit_code = child.wait(timeout)
         except subprocess.TimeoutExpired:
             child.kill()
-            code = child.wait()
-        if self._thread is not None:
-            self._thread.join(timeout)
-        return code
+            self.exit_code = child.wait()
+        self.join(timeout)

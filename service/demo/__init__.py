@@ -15,7 +15,8 @@ DEMO_FILE = "nato-iraq-2020-01.json"
 
 
 def demo_data() -> dict[str, Any]:
-    return orjson.loads(resources.files(__package__).joinpath(DEMO_FILE).read_bytes())
+    data: dict[str, Any] = orjson.loads(resources.files(__package__).joinpath(DEMO_FILE).read_bytes())
+    return data
 
 
 def load_demo(store: TimelineApplication) -> int:

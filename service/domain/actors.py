@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -11,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from service.domain.errors import InvalidInputError
 from service.domain.facts import SLUG_PATTERN, Slug
 from service.domain.lists import list_pattern, split_list
-from service.domain.text import Text
+from service.domain.text import MAX_SLUG, Text
 
 ActorKind = Literal["state", "alliance", "armed_group", "person", "organisation"]
 
@@ -57,7 +56,7 @@ def actor_list(field: str, value: str | None) -> list[str]:
 
 def check_slug_list(field: str, values: list[str]) -> list[str]:
     """The values, if all are actor slugs; otherwise InvalidInputError naming the field."""
-    bad = [v for v in values if len(v) > 80 or not _SLUG.match(v)]
+    bad = [v for v in values if len(v) > MAX_SLUG or not _SLUG.match(v)]
     if bad:
         raise InvalidInputError(
             f"{field}: not an actor id: {', '.join(bad)}",

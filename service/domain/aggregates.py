@@ -17,7 +17,18 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 from eventsourcing.domain import Aggregate
 from eventsourcing.utils import get_topic
 
-from service.domain.revisions import apply_changes
+from service.domain.corrections import CorrectionIn, RetractionIn, change_reported_at, plan_correction
+from service.domain.errors import FactRetractedError
+from service.domain.facts import FACT_TYPES
+from service.domain.revisions import (
+    KIND_CORRECTED,
+    KIND_RETRACTED,
+    STATUS_ACTIVE,
+    STATUS_RETRACTED,
+    FactStatus,
+    RevisionKind,
+    apply_changes,
+)
 
 ACTOR_NAMESPACE = uuid5(NAMESPACE_URL, "crisis-timeline:actor")
 
@@ -80,11 +91,11 @@ class Fact(Aggregate):
         reported_at: str | None
 
         def apply(self, aggregate: Fact) -> None:
-            aggregate.status = "retracted"
+            aggregate.status = STATUS_RETRACTED
 
     def __init__(self, record: dict[str, Any]):
         self.record = record
-        self.status = "active"
+        self.status: FactStatus = STATUS_ACTIVE
 
     @classmethod
     def recorded_event(cls, record: dict[str, Any], recorded_at: datetime) -> Fact.Created:
@@ -94,7 +105,9 @@ class Fact(Aggregate):
         object first (as ``_create`` does) cost more than the commit in bulk imports.
         Loading the fact later mutates this same event into the aggregate.
         """
-        return RECORDED_EVENTS[record["type"]](
+        # The library makes each event class a dataclass in its metaclass, which mypy does not
+        # see: it knows the fields of Aggregate.Created, not the ``record`` declared here.
+        return RECORDED_EVENTS[record["type"]](  # type: ignore[call-arg]
             originator_id=UUID(record["event_id"]),
             originator_version=cls.INITIAL_VERSION,
             originator_topic=get_topic(cls),
@@ -102,38 +115,40 @@ class Fact(Aggregate):
             record=record,
         )
 
-    def correct(
-        self,
-        changes: dict[str, Any],
-        added_sources: list[dict[str, Any]],
-        reason: str,
-        reported_at: str | None,
-        recorded_at: datetime,
-    ) -> None:
+    def correct(self, correction: CorrectionIn, recorded_at: datetime) -> None:
+        """Record a correction of the record.
+
+        FactRetractedError if the fact is retracted; CorrectionError or FactTooLargeError
+        if the fact as corrected would not be a valid one.
+        """
+        self._check_changeable()
+        plan = plan_correction(self.record, correction)
         self.trigger_event(
             self.Corrected,
-            changes=changes,
-            added_sources=added_sources,
-            reason=reason,
-            reported_at=reported_at,
+            changes=plan.changes,
+            added_sources=plan.added_sources,
+            reason=plan.reason,
+            reported_at=plan.reported_at,
             timestamp=recorded_at,
         )
 
-    def retract(self, reason: str, reported_at: str | None, recorded_at: datetime) -> None:
-        self.trigger_event(self.Retracted, reason=reason, reported_at=reported_at, timestamp=recorded_at)
+    def retract(self, retraction: RetractionIn, recorded_at: datetime) -> None:
+        """Withdraw the fact; FactRetractedError if it is retracted already."""
+        self._check_changeable()
+        reported_at = change_reported_at(retraction.reported_at, [])
+        self.trigger_event(self.Retracted, reason=retraction.reason, reported_at=reported_at, timestamp=recorded_at)
+
+    def _check_changeable(self) -> None:
+        if self.status == STATUS_RETRACTED:
+            raise FactRetractedError(f"fact {self.id} is retracted; it cannot change any more")
 
 
 RECORDED_EVENTS: dict[str, type[Fact.Created]] = {
-    name: getattr(Fact, name)
-    for name in (
-        "StrikeOccurred",
-        "MissionSuspended",
-        "MissionResumed",
-        "PersonnelDeployed",
-        "PersonnelRepositioned",
-        "StatementIssued",
-    )
+    name: getattr(Fact, name) for name in FACT_TYPES
 }
+
+# The revision kind each change of a fact records (its creation is always KIND_RECORDED).
+CHANGE_KINDS: dict[type[Fact.Event], RevisionKind] = {Fact.Corrected: KIND_CORRECTED, Fact.Retracted: KIND_RETRACTED}
 
 
 def actor_aggregate_id(slug: str) -> UUID:

@@ -14,9 +14,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from service.domain.facts import Instant, Source, check_size, validate_fact
 from service.domain.instants import format_instant
 from service.domain.revisions import FIXED_FIELDS
-from service.domain.text import LongText
+from service.domain.text import MAX_REASON, LongText
 
-Reason = Annotated[LongText, Field(max_length=2000)]
+Reason = Annotated[LongText, Field(max_length=MAX_REASON)]
 
 
 class CorrectionIn(BaseModel):

@@ -21,6 +21,10 @@ class FactConflictError(TimelineError):
     pass
 
 
+class FactRetractedError(FactConflictError):
+    """A change to a fact that has been retracted: a retraction is its last change."""
+
+
 class PayloadTooLargeError(TimelineError):
     pass
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from functools import cache
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal, get_args
 from uuid import UUID
 
 import orjson
@@ -37,20 +37,21 @@ from service.domain.instants import (
     is_date_only,
     parse_instant,
 )
-from service.domain.text import LongText, Text, Url
+from service.domain.text import MAX_SLUG, LongText, Text, Url
 
 MAX_FACT_BYTES = 64 * 1024
 MAX_POSITION = 2**63 - 1  # positions are signed 64-bit integers in both stores
 SLUG_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
 
-FACT_TYPES = (
+FactType = Literal[
     "StrikeOccurred",
     "MissionSuspended",
     "MissionResumed",
     "PersonnelDeployed",
     "PersonnelRepositioned",
     "StatementIssued",
-)
+]
+FACT_TYPES: tuple[FactType, ...] = get_args(FactType)
 
 # Roles each type accepts; the first set must be named at least once.
 ROLES: dict[str, tuple[frozenset[str], frozenset[str]]] = {
@@ -97,7 +98,7 @@ Instant = Annotated[
         }
     ),
 ]
-Slug = Annotated[str, StringConstraints(pattern=SLUG_PATTERN, min_length=1, max_length=80)]
+Slug = Annotated[str, StringConstraints(pattern=SLUG_PATTERN, min_length=1, max_length=MAX_SLUG)]
 Count = Annotated[int, Strict(), Field(ge=0, le=100_000_000)]
 Flag = Annotated[bool, Strict()]
 Latitude = Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False)]
@@ -279,7 +280,7 @@ class MissionResumed(_Fact):
 class PersonnelDeployed(_Fact):
     type: Literal["PersonnelDeployed"]
     personnel: Count
-    location: Location  # type: ignore[assignment]
+    location: Location  # required here, unlike the envelope's
     mission: Slug | None = None
 
 
@@ -305,21 +306,18 @@ class StatementIssued(_Fact):
     channel: Channel = "statement"
 
 
-FACT_MODELS: tuple[type[_Fact], ...] = (
-    StrikeOccurred,
-    MissionSuspended,
-    MissionResumed,
-    PersonnelDeployed,
-    PersonnelRepositioned,
-    StatementIssued,
-)
-FactIn = Annotated[Union[FACT_MODELS], Field(discriminator="type")]  # noqa: UP007 (a tuple of types)
-FACT_ADAPTER: TypeAdapter[Any] = TypeAdapter(FactIn)
+FactIn = Annotated[
+    StrikeOccurred | MissionSuspended | MissionResumed | PersonnelDeployed | PersonnelRepositioned | StatementIssued,
+    Field(discriminator="type"),
+]
+FACT_MODELS: tuple[type[_Fact], ...] = get_args(get_args(FactIn)[0])
+FACT_ADAPTER: TypeAdapter[_Fact] = TypeAdapter(FactIn)
 
 
 def validate_fact(raw: Any) -> _Fact:
     """Validate one raw fact (a parsed JSON object); raises pydantic's ValidationError."""
-    return FACT_ADAPTER.validate_python(raw)
+    fact: _Fact = FACT_ADAPTER.validate_python(raw)
+    return fact
 
 
 def record_size(record: dict[str, Any]) -> int:

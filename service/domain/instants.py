@@ -8,6 +8,7 @@ compare and index it the same way.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
 
 # Years 1-9999 (Python's range), months 01-12, days 01-31, hours 00-23, minutes and seconds 00-59.
@@ -24,6 +25,10 @@ _INSTANT_SHAPE = re.compile(rf"^(?:{_DATE}|{_DATE}[Tt ]{_TIME}{_OFFSET}?)$")
 _DATE_ONLY = re.compile(rf"^{_DATE}$")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
+
+
+# Where the time comes from: passed in by the composition root, so that nothing here reads it.
+Clock = Callable[[], datetime]
 
 
 class InstantError(ValueError):
@@ -103,3 +108,8 @@ def micros_to_text(micros: int | None) -> str | None:
 
 def text_to_micros(text: str) -> int:
     return to_micros(parse_instant(text))
+
+
+def now_us(clock: Clock) -> int:
+    """The clock's present, in the read models' microseconds."""
+    return to_micros(clock())

@@ -7,6 +7,7 @@ Pure: the caller selects and orders the facts (by ``occurred_at`` then
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from collections.abc import Set as AbstractSet
 from typing import Any
 
 from service.domain.facts import slugify
@@ -62,7 +63,7 @@ def fold_input(fact: Mapping[str, Any], roles: set[str] | frozenset[str]) -> dic
     return slim
 
 
-def apply_fact(state: dict[str, Any], fact: Mapping[str, Any], roles: set[str]) -> None:
+def apply_fact(state: dict[str, Any], fact: Mapping[str, Any], roles: AbstractSet[str]) -> None:
     """Fold one fact into one actor's state, given the roles the actor plays in it."""
     state["event_count"] += 1
     state["last_event"] = {
@@ -86,9 +87,9 @@ def _apply_as_actor(state: dict[str, Any], fact: Mapping[str, Any]) -> None:
     deployments = state["deployments"]
     mission = fact.get("mission")
     if kind == "MissionSuspended":
-        _set_mission(missions, mission, "suspended", fact["occurred_at"], fact.get("personnel"))
+        _set_mission(missions, fact["mission"], "suspended", fact["occurred_at"], fact.get("personnel"))
     elif kind == "MissionResumed":
-        _set_mission(missions, mission, "active", fact["occurred_at"], None)
+        _set_mission(missions, fact["mission"], "active", fact["occurred_at"], None)
     elif kind == "PersonnelDeployed":
         location = fact["location"]
         deployments[location_key(location)] = {

@@ -10,7 +10,20 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final, Literal, get_args
+
+# What a revision did to its fact.
+RevisionKind = Literal["recorded", "corrected", "retracted"]
+KIND_RECORDED: Final = "recorded"
+KIND_CORRECTED: Final = "corrected"
+KIND_RETRACTED: Final = "retracted"
+REVISION_KINDS: tuple[RevisionKind, ...] = get_args(RevisionKind)
+
+# A fact's status: a retracted fact stays readable by id but leaves every list, count and state.
+FactStatus = Literal["active", "retracted"]
+STATUS_ACTIVE: Final = "active"
+STATUS_RETRACTED: Final = "retracted"
+FACT_STATUSES: tuple[FactStatus, ...] = get_args(FactStatus)
 
 # Fields a correction may not touch: the fact's identity and what the store assigns.
 FIXED_FIELDS = frozenset({"event_id", "type", "recorded_at", "position", "revision", "status"})
@@ -21,7 +34,7 @@ class Change:
     """One revision: the fact recorded (with its record), corrected, or retracted."""
 
     revision: int
-    kind: str  # recorded | corrected | retracted
+    kind: RevisionKind
     recorded_us: int
     reported_us: int
     record: dict[str, Any] | None = None
@@ -34,7 +47,7 @@ class Known:
     """The fact as known from a set of its changes."""
 
     record: dict[str, Any]
-    status: str
+    status: FactStatus
     revision: int
 
 
@@ -60,13 +73,14 @@ def apply_changes(
 def fold(changes: Sequence[Change]) -> Known:
     """The fact after the given changes, in revision order; the first must be its recording."""
     first = changes[0]
-    assert first.kind == "recorded" and first.record is not None
-    record, status = first.record, "active"
+    assert first.kind == KIND_RECORDED and first.record is not None
+    record: dict[str, Any] = first.record
+    status: FactStatus = STATUS_ACTIVE
     for change in changes[1:]:
-        if change.kind == "corrected":
+        if change.kind == KIND_CORRECTED:
             record = apply_changes(record, change.changes, change.added_sources)
-        elif change.kind == "retracted":
-            status = "retracted"
+        elif change.kind == KIND_RETRACTED:
+            status = STATUS_RETRACTED
     return Known(record, status, changes[-1].revision)
 
 
@@ -96,6 +110,6 @@ def known_at(
         if (as_of_us is None or c.recorded_us <= as_of_us)
         and (reported_by_us is None or c.reported_us <= reported_by_us)
     ]
-    if not visible or visible[0].kind != "recorded":
+    if not visible or visible[0].kind != KIND_RECORDED:
         return None
     return fold(visible)

@@ -35,6 +35,13 @@ from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, Field, StringConstraints
 
+# The longest a field of the record may be, in characters: every reader of the limits imports them.
+MAX_SLUG = 80  # an id: actors, missions, locations
+MAX_TEXT = 500  # one line: a summary, a name, a publisher
+MAX_LONG_TEXT = 20_000  # a statement, a quote, a reason
+MAX_URL = 2000
+MAX_REASON = 2000  # why a fact was corrected or retracted
+
 _BIDI_CONTROLS = "\u202a-\u202e\u2066-\u2069"
 _NEVER = f"\x7f-\x9f\u2028\u2029{_BIDI_CONTROLS}"
 # The refused characters as the inside of a regular-expression class, also read by the
@@ -100,15 +107,15 @@ URL_PATTERN = (
 )
 
 Text = Annotated[
-    str, StringConstraints(min_length=1, max_length=500, pattern=r"\S"), AfterValidator(one_line),
+    str, StringConstraints(min_length=1, max_length=MAX_TEXT, pattern=r"\S"), AfterValidator(one_line),
     Field(json_schema_extra={"pattern": _some_text(ONE_LINE_REFUSED)}),
 ]
 LongText = Annotated[
-    str, StringConstraints(min_length=1, max_length=20_000, pattern=r"\S"), AfterValidator(multi_line),
+    str, StringConstraints(min_length=1, max_length=MAX_LONG_TEXT, pattern=r"\S"), AfterValidator(multi_line),
     # As sent: a CR may come too, since it is stored as LF.
     Field(json_schema_extra={"pattern": _some_text(f"\x00-\x08\x0b\x0c\x0e-\x1f{_NEVER}")}),
 ]
 Url = Annotated[
-    str, StringConstraints(min_length=1, max_length=2000), AfterValidator(one_line), AfterValidator(http_url),
+    str, StringConstraints(min_length=1, max_length=MAX_URL), AfterValidator(one_line), AfterValidator(http_url),
     Field(json_schema_extra={"pattern": URL_PATTERN}),
 ]

@@ -7,13 +7,27 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, Final
 from uuid import NAMESPACE_URL, uuid5
 
 import orjson
 
-MESSAGE_TYPES = {"recorded": "event.recorded", "corrected": "event.corrected", "retracted": "event.retracted"}
+from service.domain.revisions import REVISION_KINDS, RevisionKind
+
+# A message names the change it tells of: event.recorded, event.corrected, event.retracted.
+MESSAGE_TYPES: dict[RevisionKind, str] = {kind: f"event.{kind}" for kind in REVISION_KINDS}
 SECRET_PREFIX = "whsec_"
+
+# A subscription's status; a deleted one is kept (its messages name it) but shown nowhere.
+SUBSCRIPTION_ACTIVE: Final = "active"
+SUBSCRIPTION_PAUSED: Final = "paused"  # its changes still become messages, sent once resumed
+SUBSCRIPTION_DISABLED: Final = "disabled"  # by the service, when the receiver answered 410 Gone
+SUBSCRIPTION_DELETED: Final = "deleted"
+# An outbox message's status.
+MESSAGE_PENDING: Final = "pending"
+MESSAGE_DELIVERED: Final = "delivered"
+MESSAGE_FAILED: Final = "failed"  # its retries ran out, or the receiver is gone
+
 ROTATION_OVERLAP_SECONDS = 24 * 3600
 _MESSAGES = uuid5(NAMESPACE_URL, "crisis-timeline:webhook-message")
 
@@ -51,7 +65,7 @@ def message_id(subscription_id: str, position: int) -> str:
     return "msg_" + uuid5(_MESSAGES, f"{subscription_id}:{position}").hex
 
 
-def message_body(kind: str, recorded_at: str, position: int, fact: dict[str, Any]) -> str:
+def message_body(kind: RevisionKind, recorded_at: str, position: int, fact: dict[str, Any]) -> str:
     return orjson.dumps(
         {"type": MESSAGE_TYPES[kind], "timestamp": recorded_at, "data": {"position": position, "event": fact}}
     ).decode()

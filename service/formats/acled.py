@@ -20,13 +20,11 @@ import pycountry
 from service.domain.countries import COUNTRY_CODES
 from service.domain.facts import slugify
 from service.domain.instants import format_instant
+from service.domain.text import MAX_LONG_TEXT, MAX_SLUG, MAX_TEXT
 
 # Fixed for good: every fact id ever derived from an ACLED id depends on it.
 ACLED_NAMESPACE = UUID("992522c0-a78b-4cec-8ceb-495c2b5030be")
 ACLED_URL = "https://acleddata.com/"
-MAX_TEXT = 500
-MAX_LONG_TEXT = 20_000
-MAX_SLUG = 80
 
 PRECISIONS = {"1": "day", "2": "week", "3": "month"}
 DATE_FORMATS = ("%Y-%m-%d", "%d %B %Y", "%d-%B-%Y", "%d %b %Y", "%d-%b-%Y")

@@ -12,7 +12,7 @@ a spreadsheet formula gets a leading apostrophe, which import takes off again.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import orjson
@@ -94,7 +94,7 @@ def actor_rows(fact: dict[str, Any], only: Iterable[str] = ()) -> list[list[str]
     ]
 
 
-def raw_fact(row: dict[str, str | None]) -> dict[str, Any]:
+def raw_fact(row: Mapping[str, str | None]) -> dict[str, Any]:
     """The raw fact (API input) that a row of our CSV stands for; raises CsvRowError.
 
     Empty cells are left out, so the fact's defaults apply. Validation of the

@@ -18,6 +18,7 @@ from datetime import date, timedelta
 from typing import Any
 from urllib.parse import quote
 
+from service.domain.revisions import STATUS_RETRACTED
 from service.formats.geo import place_of
 
 HEAD = (
@@ -120,7 +121,7 @@ def vevent(fact: dict[str, Any], revised_at: str) -> bytes:
 
 
 def _status(fact: dict[str, Any]) -> str:
-    if fact["status"] == "retracted":
+    if fact["status"] == STATUS_RETRACTED:
         return "CANCELLED"
     return "CONFIRMED" if fact["confidence"] == "confirmed" else "TENTATIVE"
 

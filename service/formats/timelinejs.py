@@ -47,7 +47,7 @@ def group_of(fact: dict[str, Any], preferred: Iterable[str] = ()) -> str:
         if actor_id in named:
             return actor_id
     required = ROLES[fact["type"]][0]
-    return next((a["id"] for a in fact["actors"] if a["role"] in required), named[0])
+    return str(next((a["id"] for a in fact["actors"] if a["role"] in required), named[0]))
 
 
 def slide(fact: dict[str, Any], preferred: Iterable[str] = ()) -> dict[str, Any]:

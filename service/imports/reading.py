@@ -49,7 +49,7 @@ class Row:
 class _CountingReader(io.RawIOBase):
     """Counts the bytes taken from the file, for a progress bar over its size."""
 
-    def __init__(self, raw: BinaryIO):
+    def __init__(self, raw: io.FileIO):
         self._raw = raw
         self.count = 0
 
@@ -73,7 +73,7 @@ class FactFile:
         self.path = path
         self.format = file_format
         self.size = path.stat().st_size
-        self._counter = _CountingReader(path.open("rb", buffering=0))  # type: ignore[arg-type]
+        self._counter = _CountingReader(path.open("rb", buffering=0))
         self._binary = io.BufferedReader(self._counter)
 
     @property
@@ -211,7 +211,7 @@ def _csv_records(text: io.TextIOBase) -> Iterator[tuple[int, dict[str, str] | No
 
     The line is the physical line: a quoted cell can span several.
     """
-    reader = csv.reader(text)  # type: ignore[arg-type]
+    reader = csv.reader(text)
     try:
         header = _columns(next(reader, []))
     except csv.Error:

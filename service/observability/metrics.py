@@ -121,7 +121,7 @@ class Metrics:
             return generate_latest(self.registry)
         # Several processes: their counters from the shared files, the database's gauges once.
         scrape = CollectorRegistry(auto_describe=False)
-        MultiProcessCollector(scrape)
+        MultiProcessCollector(scrape)  # type: ignore[no-untyped-call]  # unannotated in prometheus_client
         if self._store is not None:
             scrape.register(self._store)
         return generate_latest(scrape)

@@ -10,17 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import cache
 from typing import Any
 
-import orjson
-from sqlalchemy import JSON, Connection, delete, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, delete, func, select, update
 
-from service.domain.aggregates import Actor, Fact
+from service.domain.aggregates import CHANGE_KINDS, Actor, Fact
 from service.domain.instants import text_to_micros, to_micros
 from service.domain.replay import fold_input
-from service.domain.revisions import Change, fold, versions
+from service.domain.revisions import KIND_CORRECTED, KIND_RECORDED, Change, fold, versions
 from service.readmodels.tables import (
     READ_MODEL_TABLES,
     actors,
@@ -28,41 +25,7 @@ from service.readmodels.tables import (
     fact_revisions,
     fact_versions,
 )
-
-KINDS = {Fact.Corrected: "corrected", Fact.Retracted: "retracted"}
-
-
-def dialect_insert(conn: Connection, table: Any) -> Any:
-    module = postgresql if conn.dialect.name == "postgresql" else sqlite
-    return module.insert(table)
-
-
-@cache
-def _insert_sql(table: Any, paramstyle: str) -> tuple[str, tuple[str, ...], frozenset[str]]:
-    names = tuple(column.name for column in table.columns)
-    mark = "?" if paramstyle == "qmark" else "%s"
-    sql = f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({', '.join([mark] * len(names))})"
-    return sql, names, frozenset(c.name for c in table.columns if isinstance(c.type, JSON))
-
-
-def insert_rows(conn: Connection, table: Any, rows: Sequence[dict[str, Any]]) -> None:
-    """Insert many rows through the driver's ``executemany``.
-
-    SQLAlchemy's per-row parameter processing for ``conn.execute(insert, rows)``
-    cost as much as the inserts themselves in a projection catch-up (profiled).
-    JSON values are written as text; None stays SQL NULL.
-    """
-    sql, names, json_names = _insert_sql(table, conn.dialect.paramstyle)
-    conn.exec_driver_sql(
-        sql,
-        [
-            tuple(
-                orjson.dumps(row[n]).decode() if n in json_names and row[n] is not None else row[n]
-                for n in names
-            )
-            for row in rows
-        ],
-    )
+from service.store.sql import dialect_insert, insert_rows
 
 
 def role_column(roles: Sequence[str]) -> str:
@@ -76,7 +39,7 @@ def change_from_row(row: Any) -> Change:
         kind=row.kind,
         recorded_us=row.recorded_us,
         reported_us=row.reported_us,
-        record=row.body if row.kind == "recorded" else None,
+        record=row.body if row.kind == KIND_RECORDED else None,
         changes=row.changes or {},
         added_sources=row.added_sources or [],
     )
@@ -129,6 +92,7 @@ class ReadModelProjection:
 
     name = "read_models"
     rebuildable = True
+    follows: str | None = None
 
     def apply(self, conn: Connection, events: Sequence[tuple[int, Any]]) -> None:
         batch = _Batch(conn)
@@ -174,7 +138,7 @@ class ReadModelProjection:
         record = event.record
         recorded_us = to_micros(event.timestamp)
         reported_us = text_to_micros(record["reported_at"]) if record["reported_at"] else recorded_us
-        change = Change(1, "recorded", recorded_us, reported_us, record=record)
+        change = Change(1, KIND_RECORDED, recorded_us, reported_us, record=record)
         history = batch.histories[record["event_id"]] = _History(
             changes=[], first_position=position, fact_recorded_us=recorded_us, next_version=1
         )
@@ -188,7 +152,7 @@ class ReadModelProjection:
         corrected = isinstance(event, Fact.Corrected)
         change = Change(
             revision=event.originator_version,
-            kind=KINDS[type(event)],
+            kind=CHANGE_KINDS[type(event)],
             recorded_us=recorded_us,
             reported_us=reported_us,
             changes=event.changes if corrected else {},
@@ -226,10 +190,10 @@ class ReadModelProjection:
             "recorded_us": change.recorded_us,
             "reported_us": change.reported_us,
             "reason": reason,
-            "changes": change.changes if change.kind == "corrected" else None,
+            "changes": change.changes if change.kind == KIND_CORRECTED else None,
             "added_sources": change.added_sources or None,
             "status": now.status,
-            "body": change.record if change.kind == "recorded" else now.record,
+            "body": change.record if change.kind == KIND_RECORDED else now.record,
         })
         history.open_versions, history.open_actor_rows = [], []
         for version in versions(history.changes):

@@ -7,22 +7,19 @@ conditions, and orders by (occurred time, first position).
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-import orjson
 from sqlalchemy import Connection, and_, case, exists, func, or_, select, tuple_
 
-from service.domain.errors import InvalidInputError
 from service.domain.facts import stored_view
 from service.domain.instants import micros_to_text
 from service.domain.replay import fold_inputs, fold_states
-from service.domain.revisions import known_at
+from service.domain.revisions import KIND_CORRECTED, STATUS_ACTIVE, known_at
+from service.readmodels.paging import Page, decode_cursor, fact_order_key, page_of
 from service.readmodels.projection import change_from_row
 from service.readmodels.tables import actors, fact_actors, fact_revisions, fact_versions
 
@@ -42,37 +39,6 @@ class FactFilter:
     role: str | None = None
     from_us: int | None = None
     to_us: int | None = None
-
-
-@dataclass(frozen=True)
-class Page:
-    items: list[dict[str, Any]]
-    next_cursor: str | None
-
-
-def encode_cursor(values: Sequence[Any]) -> str:
-    return base64.urlsafe_b64encode(orjson.dumps(list(values))).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str | None, kinds: tuple[type, ...]) -> list[Any] | None:
-    """The values of a cursor this service issued, of the given kinds; anything else is 422."""
-    if cursor is None:
-        return None
-    try:
-        values = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except (binascii.Error, ValueError):
-        values = None
-    if (
-        not isinstance(values, list)
-        or len(values) != len(kinds)
-        or any(type(v) is not kind for v, kind in zip(values, kinds, strict=True))
-        or any(isinstance(v, int) and not -(2**63) <= v < 2**63 for v in values)
-    ):
-        raise InvalidInputError(
-            "the cursor is not one this service issued",
-            errors=[{"field": "cursor", "message": "invalid cursor"}],
-        )
-    return values
 
 
 def _visible(table: Any, axes: Axes) -> list[Any]:
@@ -117,13 +83,6 @@ def fact_view(row: Any) -> dict[str, Any]:
     )
 
 
-def _page(rows: Sequence[Any], limit: int, item: Any) -> Page:
-    more = len(rows) > limit
-    rows = rows[:limit]
-    next_cursor = encode_cursor([rows[-1].occurred_us, rows[-1].first_position]) if more else None
-    return Page([item(row) for row in rows], next_cursor)
-
-
 def _fact_conditions(
     axes: Axes,
     filt: FactFilter,
@@ -140,7 +99,7 @@ def _fact_conditions(
     fr = fact_versions
     conditions = [*_visible(fr, axes), *_window(fr, filt)]
     if not include_retracted:
-        conditions.append(fr.c.status == "active")
+        conditions.append(fr.c.status == STATUS_ACTIVE)
     if after is not None:
         conditions.append(tuple_(fr.c.occurred_us, fr.c.first_position) > tuple_(*after))
     if filt.actors:
@@ -170,7 +129,7 @@ def _named(
         fa.c.actor_id.in_(filt.actors), *_visible(fa, axes), *_window(fa, filt)
     )
     if not include_retracted:
-        named = named.where(fa.c.status == "active")
+        named = named.where(fa.c.status == STATUS_ACTIVE)
     if filt.role:
         named = named.where(fa.c.roles.like(f"%,{filt.role},%"))
     if after is not None:
@@ -197,7 +156,7 @@ def list_facts(
     rows = conn.execute(
         select(fr).where(*conditions).order_by(fr.c.occurred_us, fr.c.first_position).limit(limit + 1)
     ).all()
-    return _page(rows, limit, item)
+    return page_of(rows, limit, item, fact_order_key)
 
 
 def all_facts(
@@ -250,7 +209,7 @@ def timeline(
     conn: Connection, actor_id: str, axes: Axes, filt: FactFilter, cursor: str | None, limit: int
 ) -> Page:
     fa, fr = fact_actors, fact_versions
-    conditions = [fa.c.actor_id == actor_id, *_visible(fa, axes), fa.c.status == "active", *_window(fa, filt)]
+    conditions = [fa.c.actor_id == actor_id, *_visible(fa, axes), fa.c.status == STATUS_ACTIVE, *_window(fa, filt)]
     after = decode_cursor(cursor, (int, int))
     if after is not None:
         conditions.append(tuple_(fa.c.occurred_us, fa.c.first_position) > tuple_(*after))
@@ -266,7 +225,7 @@ def timeline(
         roles = row.roles.strip(",").split(",")
         return {**fact_view(row), "role": roles[0], "roles": roles}
 
-    return _page(rows, limit, item)
+    return page_of(rows, limit, item, fact_order_key)
 
 
 def actor_exists(conn: Connection, actor_id: str) -> bool:
@@ -282,7 +241,7 @@ def list_actors(conn: Connection, cursor: str | None, limit: int) -> Page:
             func.min(fa.c.occurred_us).label("first_us"),
             func.max(fa.c.occurred_us).label("last_us"),
         )
-        .where(*_visible(fa, Axes()), fa.c.status == "active")
+        .where(*_visible(fa, Axes()), fa.c.status == STATUS_ACTIVE)
         .group_by(fa.c.actor_id)
         .subquery()
     )
@@ -300,30 +259,27 @@ def list_actors(conn: Connection, cursor: str | None, limit: int) -> Page:
     )
     if after is not None:
         query = query.where(actors.c.id > after[0])
-    rows = conn.execute(query).all()
-    more = len(rows) > limit
-    rows = rows[:limit]
-    items = [
-        {
-            "id": row.id,
-            "name": row.name,
-            "kind": row.kind,
-            "parent": row.parent,
-            "aliases": row.aliases,
-            "event_count": row.event_count,
-            "first_occurred_at": micros_to_text(row.first_us),
-            "last_occurred_at": micros_to_text(row.last_us),
-        }
-        for row in rows
-    ]
-    return Page(items, encode_cursor([rows[-1].id]) if more else None)
+    return page_of(conn.execute(query).all(), limit, _actor_item, lambda row: [row.id])
+
+
+def _actor_item(row: Any) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "name": row.name,
+        "kind": row.kind,
+        "parent": row.parent,
+        "aliases": row.aliases,
+        "event_count": row.event_count,
+        "first_occurred_at": micros_to_text(row.first_us),
+        "last_occurred_at": micros_to_text(row.last_us),
+    }
 
 
 def _state_bodies(conn: Connection, axes: Axes, at_us: int) -> list[dict[str, Any]]:
     fr = fact_versions
     query = (
         select(fr.c.body)
-        .where(*_visible(fr, axes), fr.c.status == "active", fr.c.occurred_us <= at_us)
+        .where(*_visible(fr, axes), fr.c.status == STATUS_ACTIVE, fr.c.occurred_us <= at_us)
         .order_by(fr.c.occurred_us, fr.c.first_position)
     )
     return [row.body for row in conn.execute(query)]
@@ -334,7 +290,7 @@ def actor_state(conn: Connection, actor_id: str, axes: Axes, at_us: int) -> dict
     fa = fact_actors
     rows = conn.execute(
         select(fa.c.roles, fa.c.fold)
-        .where(fa.c.actor_id == actor_id, *_visible(fa, axes), fa.c.status == "active", fa.c.occurred_us <= at_us)
+        .where(fa.c.actor_id == actor_id, *_visible(fa, axes), fa.c.status == STATUS_ACTIVE, fa.c.occurred_us <= at_us)
         .order_by(fa.c.occurred_us, fa.c.first_position)
     )
     return fold_inputs((frozenset(roles[1:-1].split(",")), slim) for roles, slim in rows)
@@ -395,7 +351,7 @@ def get_fact(conn: Connection, event_id: str, axes: Axes) -> dict[str, Any] | No
 
 
 def _described_changes(row: Any) -> dict[str, Any] | None:
-    if row.kind != "corrected":
+    if row.kind != KIND_CORRECTED:
         return None
     described = dict(row.changes or {})
     if row.added_sources:

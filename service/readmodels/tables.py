@@ -15,13 +15,13 @@ from sqlalchemy import (
     Column,
     Index,
     Integer,
-    MetaData,
     String,
     Table,
     Text,
 )
 
-metadata = MetaData()
+from service.domain.text import MAX_SLUG, MAX_TEXT
+from service.store.sql import metadata
 
 fact_revisions = Table(
     "fact_revisions",
@@ -72,7 +72,7 @@ fact_actors = Table(
     "fact_actors",
     metadata,
     # One row per (actor, fact version): timelines and states read these by actor.
-    Column("actor_id", String(80), primary_key=True),
+    Column("actor_id", String(MAX_SLUG), primary_key=True),
     Column("event_id", String(36), primary_key=True),
     Column("version", Integer, primary_key=True),
     # The actor's roles in this version, as ",role,role," so that one LIKE finds a role.
@@ -95,10 +95,10 @@ fact_actors = Table(
 actors = Table(
     "actors",
     metadata,
-    Column("id", String(80), primary_key=True),
-    Column("name", String(500), nullable=False),
+    Column("id", String(MAX_SLUG), primary_key=True),
+    Column("name", String(MAX_TEXT), nullable=False),
     Column("kind", String(40), nullable=True),
-    Column("parent", String(80), nullable=True),
+    Column("parent", String(MAX_SLUG), nullable=True),
     Column("aliases", JSON, nullable=False),
     Column("registered", Boolean, nullable=False),
     Column("first_position", BigInteger, nullable=False),

@@ -17,17 +17,12 @@ from typing import Any, Protocol
 
 from sqlalchemy import Connection, Engine, select, update
 
-from service.readmodels.projection import dialect_insert
+from service.background import BackgroundLoop
 from service.readmodels.tables import projection_positions
-from service.store.backends import write_transaction
 from service.store.failures import FailureKind, classify
+from service.store.sql import dialect_insert, write_transaction
 
 log = logging.getLogger(__name__)
-
-# The longest pause between retries after a failure: how late, at most, a worker notices
-# that the database is back after an outage.
-MAX_BACKOFF = 5.0
-
 
 class _LostRace(Exception):
     """Another worker moved the projection's position first."""
@@ -36,6 +31,8 @@ class _LostRace(Exception):
 class Projection(Protocol):
     name: str
     rebuildable: bool  # whether dropping and replaying it is harmless
+    # The projection whose rows this one reads: it never gets ahead of that one's position.
+    follows: str | None
 
     def apply(self, conn: Connection, events: Any) -> None: ...
 
@@ -92,6 +89,11 @@ class DecodedEvents:
     def __len__(self) -> int:
         return len(self._notifications)
 
+    @property
+    def span(self) -> tuple[int, int]:
+        """The first and the last position of the batch (it is not empty)."""
+        return self._notifications[0].id, self._notifications[-1].id
+
     def __iter__(self) -> Iterator[tuple[int, Any]]:
         for notification in self._notifications:
             yield notification.id, self._mapper.to_domain_event(notification)
@@ -104,7 +106,7 @@ def read_position(conn: Connection, name: str) -> int:
     return int(value or 0)
 
 
-class ProjectionWorker:
+class ProjectionWorker(BackgroundLoop):
     def __init__(
         self,
         projection: Projection,
@@ -116,6 +118,7 @@ class ProjectionWorker:
         poll_interval: float = 1.0,
         min_interval: float = 0.0,
     ):
+        super().__init__(f"projection-{projection.name}")
         self.projection = projection
         self.recorder = recorder
         self.mapper = mapper
@@ -128,8 +131,6 @@ class ProjectionWorker:
         self.after_commit: list[Callable[[int], None]] = []
         # Told of every batch that failed for want of a usable database (full, unavailable).
         self.on_storage_failure: list[Callable[[FailureKind], None]] = []
-        self._thread: threading.Thread | None = None
-        self._stop = threading.Event()
 
     @property
     def name(self) -> str:
@@ -146,8 +147,11 @@ class ProjectionWorker:
         applied, and the caller may simply try again.
         """
         start = self.position()
+        ceiling = self._ceiling()
+        if ceiling is not None and ceiling <= start:
+            return 0
         notifications = self.recorder.select_notifications(
-            start=start, limit=self.batch_size, inclusive_of_start=False
+            start=start, limit=self.batch_size, stop=ceiling, inclusive_of_start=False
         )
         if not notifications:
             return 0
@@ -164,6 +168,13 @@ class ProjectionWorker:
         for listener in self.after_commit:
             listener(end)
         return len(events)
+
+    def _ceiling(self) -> int | None:
+        """How far this projection may go: the position of the one it follows, if any."""
+        if self.projection.follows is None:
+            return None
+        with self.engine.connect() as conn:
+            return read_position(conn, self.projection.follows)
 
     def _claim(self, conn: Connection, start: int, end: int) -> bool:
         """Move the position from ``start`` to ``end``, unless someone else moved it."""
@@ -210,89 +221,62 @@ class ProjectionWorker:
 
     # --- running in the background ---------------------------------------------------
 
-    def start(self) -> None:
-        self._stop.clear()
-        self._thread = threading.Thread(target=self.run_forever, name=f"projection-{self.name}", daemon=True)
-        self._thread.start()
+    def step(self) -> None:
+        started = time.monotonic()
+        applied = self.process_batch()
+        if not applied:
+            self.waker.wait(self.poll_interval)
+        elif applied < self.batch_size:
+            # Following the head under a stream of appends: let the next ones gather into
+            # one batch. Each batch is a write transaction; one per group commit took the
+            # SQLite write lock from the appends so often that they ran at a third of
+            # their speed. After a quiet spell the first append is applied at once.
+            self.sleep(max(0.0, self.min_interval - (time.monotonic() - started)))
 
-    def stop(self, timeout: float = 10.0) -> None:
-        self._stop.set()
+    def interrupt(self) -> None:
         self.waker.wake()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
 
-    def run_forever(self) -> None:
-        backoff = 0.1
-        while not self._stop.is_set():
-            started = time.monotonic()
-            try:
-                applied = self.process_batch()
-            except Exception as exc:
-                self._retry_after_failure(exc, backoff)
-                backoff = min(backoff * 2, MAX_BACKOFF)
-                continue
-            backoff = 0.1
-            if not applied:
-                self.waker.wait(self.poll_interval)
-            elif applied < self.batch_size:
-                # Following the head under a stream of appends: let the next ones gather into
-                # one batch. Each batch is a write transaction; one per group commit took the
-                # SQLite write lock from the appends so often that they ran at a third of
-                # their speed. After a quiet spell the first append is applied at once.
-                self._stop.wait(max(0.0, self.min_interval - (time.monotonic() - started)))
-
-    def _retry_after_failure(self, exc: Exception, backoff: float) -> None:
+    def failed(self, exc: Exception, pause: float) -> None:
         """Log the failure and wait before the same batch is tried again (it rolled back)."""
         kind = classify(exc)
         if kind is None:
-            log.exception("projection %s failed; retrying in %.1fs", self.name, backoff)
-            self._stop.wait(backoff)
+            log.exception("projection %s failed; retrying in %.1fs", self.name, pause)
+            self.sleep(pause)
             return
         for listener in self.on_storage_failure:
             listener(kind)
         # A full or unavailable database is the operator's to fix, not a bug: one line per
         # retry, no traceback. An append that commits in this process means it is fixed, so
-        # the wait ends then (the waker), not a backoff of up to 10 s later.
+        # the wait ends then (the waker), not a backoff of up to 5 s (MAX_BACKOFF) later.
         log.warning("projection %s: database %s (%s); retrying in %.1fs",
-                    self.name, kind, str(exc).splitlines()[0], backoff)
-        self.waker.wait(backoff)
+                    self.name, kind, str(exc).splitlines()[0], pause)
+        self.waker.wait(pause)
 
 
-class PostgresListener:
+class PostgresListener(BackgroundLoop):
     """Wakes workers on the store's NOTIFY; reconnects by itself when the connection drops."""
 
     def __init__(self, conninfo: str, channel: str, wake: Callable[[], None]):
+        super().__init__("pg-listen")
         self.conninfo = conninfo
         self.channel = channel
         self.wake = wake
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="pg-listen", daemon=True)
-        self._thread.start()
+    def stop(self, timeout: float = 5.0) -> None:
+        super().stop(timeout)
 
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(5)
-
-    def _run(self) -> None:
+    def step(self) -> None:
         import psycopg
         from psycopg import sql
 
-        backoff = 0.1
-        while not self._stop.is_set():
-            try:
-                with psycopg.connect(self.conninfo, autocommit=True) as conn:
-                    conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self.channel)))
-                    backoff = 0.1
-                    self.wake()  # anything recorded while we were not listening
-                    while not self._stop.is_set():
-                        for _ in conn.notifies(timeout=0.5, stop_after=1):
-                            self.wake()
-            except Exception as exc:
-                log.warning("LISTEN connection lost (%s); reconnecting in %.1fs", exc, backoff)
-                self._stop.wait(backoff)
-                backoff = min(backoff * 2, MAX_BACKOFF)
+        with psycopg.connect(self.conninfo, autocommit=True) as conn:
+            conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self.channel)))
+            self.backoff.reset()
+            self.wake()  # anything recorded while we were not listening
+            while not self.stopping:
+                for _ in conn.notifies(timeout=0.5, stop_after=1):
+                    self.wake()
+
+    def failed(self, exc: Exception, pause: float) -> None:
+        log.warning("LISTEN connection lost (%s); reconnecting in %.1fs", exc, pause)
+        self.sleep(pause)

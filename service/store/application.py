@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 from uuid import UUID, uuid4
 
 from eventsourcing.application import AggregateNotFoundError, Application
@@ -22,8 +22,6 @@ from service.domain.corrections import (
     CorrectionError,
     CorrectionIn,
     RetractionIn,
-    change_reported_at,
-    plan_correction,
 )
 from service.domain.errors import (
     FactConflictError,
@@ -32,10 +30,16 @@ from service.domain.errors import (
     PayloadTooLargeError,
 )
 from service.domain.facts import FactTooLargeError, check_size, stored_view
-from service.domain.instants import format_instant
+from service.domain.instants import Clock, format_instant
+from service.domain.revisions import STATUS_ACTIVE
 from service.store.transcoder import OrjsonTranscoder
 
-Clock = Callable[[], datetime]
+
+@runtime_checkable
+class PositionLookup(Protocol):
+    """The recorders of service.store.sqlite and service.store.postgres: where one event was stored."""
+
+    def position_of(self, originator_id: UUID, version: int) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -46,16 +50,21 @@ class Recorded:
     created: bool
 
 
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
+def _correct(fact: Fact, correction: CorrectionIn, stamp: datetime) -> None:
+    try:
+        fact.correct(correction, stamp)
+    except CorrectionError as exc:
+        raise InvalidInputError(exc.detail, errors=exc.errors) from None
+    except FactTooLargeError as exc:
+        raise PayloadTooLargeError(str(exc)) from None
 
 
-class TimelineApplication(Application):
+class TimelineApplication(Application[UUID]):
     # The library derives the PostgreSQL table name from this ("stored_events",
     # as on SQLite) and reads STORED_-prefixed variables before plain ones.
     name = "Stored"
 
-    def __init__(self, env: dict[str, str], clock: Clock = _utc_now):
+    def __init__(self, env: dict[str, str], *, clock: Clock):
         super().__init__(env)
         self._clock = clock
         self._clock_lock = threading.Lock()
@@ -75,7 +84,7 @@ class TimelineApplication(Application):
         self._observe(len(recordings), started)
         return recordings
 
-    def put_events(self, events: Sequence[Any]) -> list[Recording]:
+    def put_events(self, events: Sequence[Any]) -> list[Recording[UUID]]:
         """Store new events in one transaction, without aggregate objects.
 
         ``save()`` checks each object against the library's runtime protocols,
@@ -138,7 +147,7 @@ class TimelineApplication(Application):
                         recorded_at=recorded_at,
                         position=positions[UUID(event_id)],
                         revision=1,
-                        status="active",
+                        status=STATUS_ACTIVE,
                     ),
                     created=True,
                 )
@@ -148,33 +157,18 @@ class TimelineApplication(Application):
 
     def correct_fact(self, event_id: str, correction: CorrectionIn) -> Recorded:
         """Record a correction of the record; the fact's earlier revisions stay readable."""
-        return self._change(event_id, lambda fact, stamp: self._apply_correction(fact, correction, stamp))
+        return self._change(event_id, lambda fact, stamp: _correct(fact, correction, stamp))
 
     def retract_fact(self, event_id: str, retraction: RetractionIn) -> Recorded:
         """Withdraw a fact from later answers; it stays in the log and readable by id."""
-
-        def retract(fact: Fact, stamp: datetime) -> None:
-            fact.retract(retraction.reason, change_reported_at(retraction.reported_at, []), stamp)
-
-        return self._change(event_id, retract)
-
-    def _apply_correction(self, fact: Fact, correction: CorrectionIn, stamp: datetime) -> None:
-        try:
-            plan = plan_correction(fact.record, correction)
-        except CorrectionError as exc:
-            raise InvalidInputError(exc.detail, errors=exc.errors) from None
-        except FactTooLargeError as exc:
-            raise PayloadTooLargeError(str(exc)) from None
-        fact.correct(plan.changes, plan.added_sources, plan.reason, plan.reported_at, stamp)
+        return self._change(event_id, lambda fact, stamp: fact.retract(retraction, stamp))
 
     def _change(self, event_id: str, change: Callable[[Fact, datetime], None]) -> Recorded:
         for _ in range(5):
             try:
-                fact = self.repository.get(UUID(event_id))
+                fact: Fact = self.repository.get(UUID(event_id))
             except AggregateNotFoundError:
                 raise NotFoundError(f"no fact {event_id}") from None
-            if fact.status == "retracted":
-                raise FactConflictError(f"fact {event_id} is retracted; it cannot change any more")
             stamp = self._stamp(floor=fact.modified_on)
             change(fact, stamp)
             try:
@@ -203,7 +197,7 @@ class TimelineApplication(Application):
         """
         for _ in range(3):
             try:
-                actor = self.repository.get(actor_aggregate_id(profile["id"]))
+                actor: Actor = self.repository.get(actor_aggregate_id(profile["id"]))
             except AggregateNotFoundError:
                 actor = Actor.register(profile, self._stamp())
             else:
@@ -214,7 +208,7 @@ class TimelineApplication(Application):
                 recordings = self.save(actor)
             except IntegrityError:
                 continue  # a concurrent writer got there first: read it and try again
-            position = max(r.notification.id for r in recordings)
+            position = int(max(r.notification.id for r in recordings))
             self._announce(position)
             return position
         raise FactConflictError(f"actor '{profile['id']}' is being changed concurrently; retry")
@@ -244,7 +238,7 @@ class TimelineApplication(Application):
 
     def stored_fact(self, event_id: str) -> dict[str, Any] | None:
         try:
-            fact = self.repository.get(UUID(event_id))
+            fact: Fact = self.repository.get(UUID(event_id))
         except AggregateNotFoundError:
             return None
         return stored_view(
@@ -261,7 +255,7 @@ class TimelineApplication(Application):
     # --- internals ------------------------------------------------------------------
 
     def _prepare(self, index: int, fact: Any) -> dict[str, Any]:
-        record = fact.to_record()
+        record: dict[str, Any] = fact.to_record()
         if record["event_id"] is None:
             record["event_id"] = str(uuid4())
         try:
@@ -275,7 +269,7 @@ class TimelineApplication(Application):
 
     def _existing(self, event_id: str, record: dict[str, Any], index: int) -> Recorded | None:
         try:
-            original = self.repository.get(UUID(event_id), version=1)
+            original: Fact = self.repository.get(UUID(event_id), version=1)
         except AggregateNotFoundError:
             return None
         if original.record != record:
@@ -294,7 +288,7 @@ class TimelineApplication(Application):
         committed, the retry meets the unique key. Our own stamp (unique in this process)
         and the same outcome say that the change is ours, not a concurrent one.
         """
-        stored = self.repository.get(fact.id, version=fact.version)
+        stored: Fact = self.repository.get(fact.id, version=fact.version)
         return (stored.modified_on, stored.record, stored.status) == (fact.modified_on, fact.record, fact.status)
 
     def first_position(self, event_id: str) -> int:
@@ -303,24 +297,10 @@ class TimelineApplication(Application):
 
     def position_of(self, event_id: str, version: int) -> int:
         """The position of one event of a fact."""
-        datastore = self.recorder.datastore  # type: ignore[attr-defined]
-        table = self.recorder.events_table_name  # type: ignore[attr-defined]
-        uid = UUID(event_id)
-        with datastore.transaction(commit=False) as cursor:
-            if type(self.recorder).__module__ == "eventsourcing.sqlite":
-                cursor.execute(
-                    f"SELECT rowid AS position FROM {table} "  # noqa: S608 (fixed name)
-                    "WHERE originator_id=? AND originator_version=?",
-                    (uid.hex, version),
-                )
-            else:
-                cursor.execute(
-                    f"SELECT notification_id AS position FROM {table} "  # noqa: S608
-                    "WHERE originator_id=%s AND originator_version=%s",
-                    (uid, version),
-                )
-            row = cursor.fetchone()
-        return int(row["position"])
+        recorder = self.recorder
+        if not isinstance(recorder, PositionLookup):
+            raise TypeError(f"{type(recorder).__name__} cannot look up positions: use service.store's recorders")
+        return recorder.position_of(UUID(event_id), version)
 
     def _stamp(self, floor: datetime | None = None) -> datetime:
         """Transaction time: never earlier than the last stamp, even if the clock steps back."""

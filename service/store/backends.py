@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import orjson
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 
 # Bounded waits on PostgreSQL, so that a request during an outage fails in about a second
@@ -63,7 +61,9 @@ def event_store_env(url: URL) -> dict[str, str]:
     """Environment for the ``eventsourcing`` library's fastest mature recorders."""
     common = {"CREATE_TABLE": "n"}  # the schema belongs to the migrations
     if is_sqlite(url):
-        return {**common, "PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": url.database or "", "SQLITE_LOCK_TIMEOUT": "30"}
+        from service.store import sqlite
+
+        return {**common, "PERSISTENCE_MODULE": sqlite.PERSISTENCE_MODULE, "SQLITE_DBNAME": url.database or "", "SQLITE_LOCK_TIMEOUT": "30"}
     from service.store import postgres  # needs the postgres extra
 
     where = libpq_params(url)
@@ -123,17 +123,3 @@ def create_read_engine(url: URL) -> Engine:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     return engine
-
-
-@contextmanager
-def write_transaction(engine: Engine) -> Iterator[Connection]:
-    """A transaction that will write: on SQLite it takes the write lock at BEGIN.
-
-    A deferred SQLite transaction that reads and then writes fails at once with
-    "database is locked" when another writer committed in between; an immediate
-    one waits its turn instead.
-    """
-    with engine.connect() as conn:
-        conn.execution_options(sqlite_immediate=True)
-        with conn.begin():
-            yield conn

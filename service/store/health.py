@@ -47,7 +47,7 @@ def free_space(directory: str) -> Callable[[], int]:
 
 
 class StorageHealth:
-    def __init__(self, measure_free: Callable[[], int] | None = None, clock: Callable[[], float] = time.time):
+    def __init__(self, measure_free: Callable[[], int] | None = None, *, clock: Callable[[], float] = time.time):
         self._measure_free = measure_free
         self._clock = clock
         self._lock = threading.Lock()

@@ -32,9 +32,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
+from uuid import UUID
 
 import eventsourcing.persistence as es
 import eventsourcing.postgres as pg
+from psycopg import Connection
+from psycopg.rows import DictRow
 from psycopg_pool import PoolTimeout
 
 from service.store.backends import CONNECT_TIMEOUT, RECONNECT_TIMEOUT
@@ -45,7 +48,7 @@ PERSISTENCE_MODULE = __name__
 STARTUP_TIMEOUT = 30.0
 
 
-class _BoundedPool(pg.ConnectionPool):  # type: ignore[type-arg]
+class _BoundedPool(pg.ConnectionPool[Connection[DictRow]]):
     _served = False
 
     def getconn(self, timeout: float | None = None) -> Any:
@@ -76,11 +79,28 @@ class _Datastore(pg.PostgresDatastore):
             raise
 
 
+class Recorder(pg.PostgresApplicationRecorder):
+    def position_of(self, originator_id: UUID, version: int) -> int:
+        """The notification id of one event of an aggregate."""
+        with self.datastore.transaction(commit=False) as cursor:
+            cursor.execute(
+                f"SELECT notification_id AS position FROM {self.events_table_name} "  # noqa: S608 (fixed name)
+                "WHERE originator_id=%s AND originator_version=%s",
+                (originator_id, version),
+            )
+            row = cursor.fetchone()
+        assert row is not None, f"no event {version} of {originator_id}"
+        return int(row["position"])
+
+
 class Factory(pg.PostgresFactory):
+    application_recorder_class = Recorder
+
     def __init__(self, env: Any):
         super().__init__(env)
         self.datastore.__class__ = _Datastore  # same state, one method more
         pool = self.datastore.pool
         pool.__class__ = _BoundedPool  # same state, one method more: see the module docstring
+        assert isinstance(pool.kwargs, dict)  # the library passes a dict, never a callable
         pool.kwargs["connect_timeout"] = int(self.env.get("POSTGRES_LIBPQ_CONNECT_TIMEOUT") or CONNECT_TIMEOUT)
         pool.reconnect_timeout = float(self.env.get("POSTGRES_RECONNECT_TIMEOUT") or RECONNECT_TIMEOUT)

@@ -21,14 +21,15 @@ takes a subscription's messages as one queue, delivered one after another.
 
 from __future__ import annotations
 
-import time
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine, case, exists, func, or_, select, true, update
 
-from service.store.backends import write_transaction
+from service.domain.webhooks import MESSAGE_PENDING, SUBSCRIPTION_ACTIVE
+from service.store.sql import write_transaction
 from service.webhooks.tables import subscriptions, webhook_messages
 
 # A lease covers the message's turn in its subscription's queue plus this margin;
@@ -40,10 +41,6 @@ ATTEMPT_OVERRUN_SECONDS = 1
 CLAIM_LIMIT = 64  # subscriptions per claim
 PER_SUBSCRIPTION = 32  # messages per subscription per claim
 NEVER = 2**62  # a time after any other, in microseconds
-
-
-def now_us() -> int:
-    return time.time_ns() // 1000
 
 
 def lease_until_us(claimed_at_us: int, turn: int, timeout: float) -> int:
@@ -75,14 +72,15 @@ class Claimed:
     previous_secret_until_us: int | None
 
 
-def claim(engine: Engine, timeout: float, busy: frozenset[str], room: int, keep_free: int) -> list[Claimed]:
-    """Lease the due messages of at most ``room`` subscriptions not in ``busy``.
+def claim(
+    engine: Engine, at: int, timeout: float, busy: frozenset[str], room: int, keep_free: int
+) -> list[Claimed]:
+    """Lease the messages due at ``at`` (microseconds) of at most ``room`` subscriptions not in ``busy``.
 
     Subscriptions that are not failing come first, in log order, then failing
     ones (a message of theirs waits for a retry), the longest-due retry first,
     but only as long as ``keep_free`` of the ``room`` stay free.
     """
-    at = now_us()
     with write_transaction(engine) as conn:
         claimed = []
         for subscription_id in _pick(conn, at, busy, room, keep_free):
@@ -103,7 +101,7 @@ def _pick(conn: Any, at: int, busy: frozenset[str], room: int, keep_free: int) -
     m, s = webhook_messages, subscriptions
     tried = webhook_messages.alias("tried")
     failing = exists().where(
-        tried.c.subscription_id == m.c.subscription_id, tried.c.status == "pending", tried.c.attempts > 0
+        tried.c.subscription_id == m.c.subscription_id, tried.c.status == MESSAGE_PENDING, tried.c.attempts > 0
     ).label("failing")
     retry_due = case((m.c.attempts > 0, m.c.next_attempt_us), else_=NEVER)
     rows = conn.execute(
@@ -138,7 +136,7 @@ def _due(conn: Any, at: int, subscription_id: str) -> Any:
     return query
 
 
-def _in_order(conn: Any, rows: list[Any]) -> list[Any]:
+def _in_order(conn: Any, rows: Sequence[Any]) -> list[Any]:
     """Drop first attempts that would overtake an earlier, never-attempted message.
 
     Per subscription, first attempts follow log position: a message not yet
@@ -156,7 +154,7 @@ def _in_order(conn: Any, rows: list[Any]) -> list[Any]:
     for subscription_id, candidates in untried.items():
         earliest = conn.execute(
             select(m.c.position)
-            .where(m.c.subscription_id == subscription_id, m.c.status == "pending", m.c.attempts == 0)
+            .where(m.c.subscription_id == subscription_id, m.c.status == MESSAGE_PENDING, m.c.attempts == 0)
             .order_by(m.c.position)
             .limit(len(candidates))
         ).scalars().all()
@@ -184,8 +182,8 @@ def _due_now(at: int) -> tuple[Any, ...]:
     """Pending messages of active subscriptions, due by ``at`` and leased to no one."""
     m, s = webhook_messages, subscriptions
     return (
-        m.c.status == "pending",
-        s.c.status == "active",
+        m.c.status == MESSAGE_PENDING,
+        s.c.status == SUBSCRIPTION_ACTIVE,
         m.c.next_attempt_us <= at,
         or_(m.c.lease_until_us.is_(None), m.c.lease_until_us < at),
     )

@@ -23,18 +23,25 @@ from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import httpx
 from sqlalchemy import Engine, and_, insert, update
 from standardwebhooks.webhooks import Webhook
 
-from service.domain.webhooks import parse_retry_after, retry_delay
-from service.readmodels.worker import MAX_BACKOFF
-from service.store.backends import write_transaction
+from service.background import BackgroundLoop
+from service.domain.instants import Clock, now_us, to_micros
+from service.domain.webhooks import (
+    MESSAGE_DELIVERED,
+    MESSAGE_FAILED,
+    SUBSCRIPTION_DISABLED,
+    parse_retry_after,
+    retry_delay,
+)
 from service.store.failures import classify
-from service.webhooks.claims import CLAIM_LIMIT, Claimed, claim, lease_covers, now_us, release, reserved_slots
+from service.store.sql import write_transaction
+from service.webhooks.claims import CLAIM_LIMIT, Claimed, claim, lease_covers, release, reserved_slots
 from service.webhooks.exchange import EXCERPT, Exchanges
 from service.webhooks.guard import UnsafeTargetError, pinned
 from service.webhooks.tables import subscriptions, webhook_attempts, webhook_messages
@@ -74,18 +81,21 @@ def signature(claimed: Claimed, timestamp: datetime, at_us: int) -> str:
     return " ".join(signatures)
 
 
-class Dispatcher:
+class Dispatcher(BackgroundLoop):
     def __init__(
         self,
         engine: Engine,
         *,
+        clock: Clock,
         schedule: list[float],
         timeout: float,
         allow_hosts: str,
         concurrency: int = 32,
         poll_interval: float = 0.5,
     ):
+        super().__init__("webhook-dispatcher")
         self.engine = engine
+        self.clock = clock
         self.schedule = schedule
         self.timeout = timeout
         self.allow_hosts = allow_hosts
@@ -94,28 +104,16 @@ class Dispatcher:
         self.pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="webhook")
         self.concurrency = concurrency
         self.wake_event = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self._busy: set[str] = set()  # subscriptions with deliveries in flight here
         self._busy_lock = threading.Lock()
         self.on_outcome: list[Callable[[str, Outcome], None]] = []
 
-    # --- one round --------------------------------------------------------------------
-
-    def run_once(self) -> int:
-        """Claim what is due, deliver it, record the outcomes; returns how many were attempted.
-
-        Subscriptions are served in parallel; each one's messages one after
-        another in log order, so a subscriber sees first attempts in order and
-        a slow one holds up only itself.
-        """
-        claimed = self.claim()
-        list(self.pool.map(self._deliver_in_order, _queues(claimed)))
-        return len(claimed)
+    # --- one subscription's queue -----------------------------------------------------
 
     def _deliver_in_order(self, queue: list[Claimed]) -> None:
+        """Attempt a subscription's claimed messages one after another, in log order."""
         for index, message in enumerate(queue):
-            if not lease_covers(message.lease_until_us, now_us(), self.timeout):
+            if not lease_covers(message.lease_until_us, now_us(self.clock), self.timeout):
                 # Earlier attempts or their records took longer than planned: an attempt
                 # begun now could outlast the lease, and another dispatcher may claim it.
                 release(self.engine, queue[index:])
@@ -128,7 +126,7 @@ class Dispatcher:
                 return
 
     def claim(self, busy: frozenset[str] = frozenset(), room: int = CLAIM_LIMIT, keep_free: int = 0) -> list[Claimed]:
-        return claim(self.engine, self.timeout, busy, room, keep_free)
+        return claim(self.engine, now_us(self.clock), self.timeout, busy, room, keep_free)
 
     def deliver(self, claimed: Claimed) -> Outcome:
         outcome = self._attempt(claimed)
@@ -144,12 +142,12 @@ class Dispatcher:
         started = time.monotonic()
         try:
             targets = pinned(claimed.url, self.allow_hosts)
-            at = datetime.now(UTC)
+            at = self.clock()
             headers = {
                 "content-type": "application/json",
                 "webhook-id": claimed.id,
                 "webhook-timestamp": str(int(at.timestamp())),
-                "webhook-signature": signature(claimed, at, now_us()),
+                "webhook-signature": signature(claimed, at, to_micros(at)),
                 "user-agent": "crisis-timeline-webhooks/1",
             }
             # The address check counts against the attempt's bound too.
@@ -168,7 +166,7 @@ class Dispatcher:
             answer.status_code,
             _ms(started),
             error,
-            parse_retry_after(answer.retry_after, datetime.now(UTC)),
+            parse_retry_after(answer.retry_after, self.clock()),
         )
 
     def _record(self, claimed: Claimed, outcome: Outcome) -> None:
@@ -177,19 +175,19 @@ class Dispatcher:
         values: dict[str, Any] = {"attempts": attempts, "lease_until_us": None}
         gone = outcome.status_code == 410
         if outcome.error is None:
-            values["status"] = "delivered"
+            values["status"] = MESSAGE_DELIVERED
         elif gone:
-            values["status"] = "failed"
+            values["status"] = MESSAGE_FAILED
         else:
             delay = retry_delay(self.schedule, attempts, random.uniform(-1, 1), outcome.retry_after)  # noqa: S311
             if delay is None:
-                values["status"] = "failed"
+                values["status"] = MESSAGE_FAILED
             else:
-                values["next_attempt_us"] = now_us() + int(delay * 1_000_000)
+                values["next_attempt_us"] = now_us(self.clock) + int(delay * 1_000_000)
         with write_transaction(self.engine) as conn:
             conn.execute(
                 insert(webhook_attempts).values(
-                    message_id=claimed.id, at_us=now_us(), status_code=outcome.status_code,
+                    message_id=claimed.id, at_us=now_us(self.clock), status_code=outcome.status_code,
                     latency_ms=outcome.latency_ms, error=outcome.error,
                 )
             )
@@ -203,7 +201,7 @@ class Dispatcher:
                 conn.execute(
                     update(subscriptions)
                     .where(subscriptions.c.id == claimed.subscription_id)
-                    .values(status="disabled", disabled_reason="the receiver answered 410 Gone")
+                    .values(status=SUBSCRIPTION_DISABLED, disabled_reason="the receiver answered 410 Gone")
                 )
 
     # --- running in the background ---------------------------------------------------
@@ -211,48 +209,39 @@ class Dispatcher:
     def wake(self, *_: object) -> None:
         self.wake_event.set()
 
-    def start(self) -> None:
-        self._stop.clear()
-        self._thread = threading.Thread(target=self.run_forever, name="webhook-dispatcher", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float = 10.0) -> None:
-        self._stop.set()
+    def interrupt(self) -> None:
         self.wake_event.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
 
     def close(self) -> None:
         self.stop()
         self.pool.shutdown(wait=True)
         self.exchanges.close()
 
-    def run_forever(self) -> None:
-        """Keep every free delivery slot busy; a slow subscriber occupies one slot only."""
-        backoff = 0.1
-        while not self._stop.is_set():
-            self.wake_event.clear()
+    def step(self) -> None:
+        """Keep every free delivery slot busy; a slow subscriber occupies one slot only.
+
+        Subscriptions are served in parallel; each one's messages one after
+        another in log order, so a subscriber sees first attempts in order and
+        a slow one holds up only itself.
+        """
+        self.wake_event.clear()
+        with self._busy_lock:
+            busy = frozenset(self._busy)
+        room = self.concurrency - len(busy)
+        claimed = self.claim(busy, room, reserved_slots(self.concurrency)) if room > 0 else []
+        for queue in _queues(claimed):
             with self._busy_lock:
-                busy = frozenset(self._busy)
-            room = self.concurrency - len(busy)
-            try:
-                claimed = self.claim(busy, room, reserved_slots(self.concurrency)) if room > 0 else []
-            except Exception as exc:
-                if classify(exc) is None:
-                    log.exception("webhook dispatch failed; retrying in %.1fs", backoff)
-                else:  # expected while the database is down: no traceback every few seconds
-                    log.warning("webhook dispatch: database unavailable (%s); retrying in %.1fs", exc, backoff)
-                self._stop.wait(backoff)
-                backoff = min(backoff * 2, MAX_BACKOFF)
-                continue
-            backoff = 0.1
-            for queue in _queues(claimed):
-                with self._busy_lock:
-                    self._busy.add(queue[0].subscription_id)
-                self.pool.submit(self._serve_queue, queue)
-            if not claimed:
-                self.wake_event.wait(self.poll_interval)
+                self._busy.add(queue[0].subscription_id)
+            self.pool.submit(self._serve_queue, queue)
+        if not claimed:
+            self.wake_event.wait(self.poll_interval)
+
+    def failed(self, exc: Exception, pause: float) -> None:
+        if classify(exc) is None:
+            log.exception("webhook dispatch failed; retrying in %.1fs", pause)
+        else:  # expected while the database is down: no traceback every few seconds
+            log.warning("webhook dispatch: database unavailable (%s); retrying in %.1fs", exc, pause)
+        self.sleep(pause)
 
     def _serve_queue(self, queue: list[Claimed]) -> None:
         try:

@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from dataclasses import dataclass
+from typing import cast
 
 import httpx
 
@@ -95,7 +97,8 @@ class Exchanges:
     async def _exchange(self, url: str, body: bytes, headers: dict[str, str], extensions: dict[str, str]) -> Answer:
         async with self._http().stream("POST", url, content=body, headers=headers, extensions=extensions) as response:
             kept = bytearray()
-            async with aclosing(response.aiter_raw()) as chunks:
+            # httpx declares an AsyncIterator; it is a generator, which has aclose.
+            async with aclosing(cast("AsyncGenerator[bytes, None]", response.aiter_raw())) as chunks:
                 async for chunk in chunks:
                     kept += chunk[: EXCERPT_BYTES - len(kept)]
                     if len(kept) >= EXCERPT_BYTES:

@@ -112,7 +112,7 @@ def check_target(url: str, allow: str = "") -> list[str]:
         raise UnsafeTargetError(f"the host '{host}' does not resolve: {exc}") from None
     addresses = []
     for info in infos:
-        address = ipaddress.ip_address(info[4][0].split("%")[0])
+        address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
         addresses.append(str(address))
         if any(address in network for network in networks):
             continue

@@ -4,31 +4,35 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine, func, select, update
 
 from service.domain.errors import InvalidInputError, NotFoundError
-from service.domain.instants import micros_to_text, to_micros
+from service.domain.instants import Clock, micros_to_text, now_us, to_micros
 from service.domain.webhooks import (
+    MESSAGE_PENDING,
     ROTATION_OVERLAP_SECONDS,
+    SUBSCRIPTION_ACTIVE,
+    SUBSCRIPTION_DELETED,
+    SUBSCRIPTION_DISABLED,
+    SUBSCRIPTION_PAUSED,
     SubscriptionChange,
     matches,
     normalised_filters,
     secret_from,
 )
-from service.readmodels.projection import dialect_insert
-from service.readmodels.queries import decode_cursor, encode_cursor, fact_view
+from service.readmodels.paging import decode_cursor, encode_cursor
+from service.readmodels.queries import fact_view
 from service.readmodels.tables import fact_revisions
-from service.store.backends import write_transaction
-from service.webhooks.dispatcher import now_us
+from service.store.sql import write_transaction
 from service.webhooks.guard import UnsafeTargetError, check_target
-from service.webhooks.outbox import pending_message
+from service.webhooks.outbox import insert_messages, pending_message
 from service.webhooks.tables import subscriptions, webhook_attempts, webhook_messages
 
-VISIBLE = ("active", "paused", "disabled")
+VISIBLE = (SUBSCRIPTION_ACTIVE, SUBSCRIPTION_PAUSED, SUBSCRIPTION_DISABLED)
 
 
 def _public(row: Any) -> dict[str, Any]:
@@ -46,8 +50,9 @@ def _public(row: Any) -> dict[str, Any]:
 
 
 class Subscriptions:
-    def __init__(self, engine: Engine, allow_hosts: str, head: Any):
+    def __init__(self, engine: Engine, allow_hosts: str, head: Callable[[], int], *, clock: Clock):
         self.engine = engine
+        self.clock = clock
         self.allow_hosts = allow_hosts
         self.head = head  # () -> the store's last position
 
@@ -68,12 +73,12 @@ class Subscriptions:
             "types": types,
             "actors": actors,
             "description": description,
-            "status": "active",
+            "status": SUBSCRIPTION_ACTIVE,
             "secret": secret_from(os.urandom(24)),
             "previous_secret": None,
             "previous_secret_until_us": None,
             "start_position": self.head(),
-            "created_us": now_us(),
+            "created_us": now_us(self.clock),
             "disabled_reason": None,
         }
         with write_transaction(self.engine) as conn:
@@ -124,11 +129,12 @@ class Subscriptions:
         with write_transaction(self.engine) as conn:
             self._row(conn, subscription_id)
             conn.execute(
-                update(subscriptions).where(subscriptions.c.id == subscription_id).values(status="deleted")
+                update(subscriptions).where(subscriptions.c.id == subscription_id).values(status=SUBSCRIPTION_DELETED)
             )
 
     def rotate_secret(self, subscription_id: str) -> dict[str, Any]:
         secret = secret_from(os.urandom(24))
+        overlap_until_us = now_us(self.clock) + ROTATION_OVERLAP_SECONDS * 1_000_000
         with write_transaction(self.engine) as conn:
             row = self._row(conn, subscription_id)
             conn.execute(
@@ -137,10 +143,10 @@ class Subscriptions:
                 .values(
                     secret=secret,
                     previous_secret=row.secret,
-                    previous_secret_until_us=now_us() + ROTATION_OVERLAP_SECONDS * 1_000_000,
+                    previous_secret_until_us=overlap_until_us,
                 )
             )
-        return {"secret": secret, "previous_secret_valid_until": micros_to_text(now_us() + ROTATION_OVERLAP_SECONDS * 1_000_000)}
+        return {"secret": secret, "previous_secret_valid_until": micros_to_text(overlap_until_us)}
 
     def deliveries(self, subscription_id: str, status: str | None, cursor: str | None, limit: int) -> dict[str, Any]:
         m, a = webhook_messages, webhook_attempts
@@ -174,7 +180,7 @@ class Subscriptions:
                 "type": r.type,
                 "fact_type": r.fact_type,
                 "status": r.status,
-                "next_attempt_at": micros_to_text(r.next_attempt_us) if r.status == "pending" and r.next_attempt_us else None,
+                "next_attempt_at": micros_to_text(r.next_attempt_us) if r.status == MESSAGE_PENDING and r.next_attempt_us else None,
                 "attempts": attempts[r.id],
             }
             for r in rows
@@ -201,18 +207,14 @@ class Subscriptions:
             for change in conn.execute(select(fr).where(fr.c.position > start).order_by(fr.c.position)):
                 fact = fact_view(change)
                 if matches(sub.types, sub.actors, fact):
-                    recorded_at = micros_to_text(change.recorded_us) or ""
-                    rows.append(pending_message(sub, change.position, change.kind, fact, recorded_at))
+                    rows.append(pending_message(sub, change, fact))
             if rows:
-                conn.execute(
-                    dialect_insert(conn, m).on_conflict_do_nothing(index_elements=["subscription_id", "position"]),
-                    rows,
-                )
+                insert_messages(conn, rows)
                 ids = [row["id"] for row in rows]
                 for chunk in range(0, len(ids), 500):
                     conn.execute(
                         update(m)
                         .where(m.c.id.in_(ids[chunk:chunk + 500]))
-                        .values(status="pending", attempts=0, next_attempt_us=0)
+                        .values(status=MESSAGE_PENDING, attempts=0, next_attempt_us=0)
                     )
         return {"after": start, "messages": len(rows)}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import JSON, BigInteger, Column, Index, Integer, String, Table, Text, UniqueConstraint
 
-from service.readmodels.tables import metadata
+from service.store.sql import metadata
 
 subscriptions = Table(
     "subscriptions",

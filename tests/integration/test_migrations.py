@@ -7,9 +7,11 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 
+import service.readmodels.tables  # noqa: F401 (declares its tables on the metadata)
+import service.webhooks.tables  # noqa: F401
 from service import migrate
 from service.bootstrap import Container
-from service.readmodels.tables import metadata
+from service.store.sql import metadata
 
 
 def _drift(container: Container) -> list:

@@ -129,7 +129,7 @@ def test_the_target_is_checked_again_at_delivery(client: TestClient, container: 
     from service.webhooks.subscriptions import Subscriptions
 
     endpoint = receiver.endpoint("ssrf")
-    allowed = Subscriptions(container.engine, "127.0.0.1", container.store.max_position)
+    allowed = Subscriptions(container.engine, "127.0.0.1", container.store.max_position, clock=container.subscriptions.clock)
     sub = allowed.create(endpoint.url)
     record(client, strike())
     items = wait_deliveries(client, sub["id"], lambda it: it and it[0]["attempts"], what="an attempt")
