@@ -15,10 +15,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.support.marks import EXCLUSIVE
 from tests.support.pg_cluster import Cluster, available, own_cluster
 from tests.support.processes import run_service, service_env, serving, wait_until
 
-pytestmark = [pytest.mark.e2e, pytest.mark.skipif(not available(), reason="no PostgreSQL server binaries")]
+pytestmark = [pytest.mark.e2e, EXCLUSIVE, pytest.mark.skipif(not available(), reason="no PostgreSQL server binaries")]
 
 TOKENS = "w:write,r:read"
 ROLE = "timeline owner"

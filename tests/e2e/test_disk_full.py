@@ -24,7 +24,10 @@ from service.settings import Settings
 from tests.support.acknowledged import statement
 from tests.conftest import ADMIN, READ, TOKENS, WRITE, built, serving_app
 from tests.support.diskspace import fill, small_disk
+from tests.support.marks import EXCLUSIVE
 from tests.support.processes import wait_until
+
+pytestmark = [pytest.mark.e2e, EXCLUSIVE]
 
 PROBLEM_JSON = "application/problem+json"
 

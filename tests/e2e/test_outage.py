@@ -27,12 +27,13 @@ import httpx
 import pytest
 
 from tests.support.acknowledged import READ, TOKENS, WRITE, Tally, Writers, verify_database
+from tests.support.marks import EXCLUSIVE
 from tests.support.pg_cluster import available, own_cluster
 from tests.support.processes import ServiceProcess, free_port, service_env, start_service, wait_healthy, wait_until
 from tests.support.reports import report
 from tests.support.webhook_receiver import receiving
 
-pytestmark = [pytest.mark.e2e, pytest.mark.skipif(not available(), reason="no PostgreSQL server binaries")]
+pytestmark = [pytest.mark.e2e, EXCLUSIVE, pytest.mark.skipif(not available(), reason="no PostgreSQL server binaries")]
 
 OUTAGE_SECONDS = 60.0
 ANSWER_WITHIN = 2.0  # a request during the outage is refused within this many seconds

@@ -27,8 +27,9 @@ from tests.support.browser import (
     state_at,
     view_params,
 )
+from tests.support.marks import BROWSER
 
-pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("web")]
+pytestmark = [pytest.mark.e2e, BROWSER]
 
 
 @pytest.fixture
