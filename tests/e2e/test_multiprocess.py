@@ -36,7 +36,7 @@ from sqlalchemy import create_engine, select, text
 from service.bootstrap import bootstrap
 from service.settings import Settings
 from service.webhooks.tables import webhook_messages
-from tests.support.acknowledged import Tally, Writers, caught_up, verify
+from tests.support.acknowledged import LOAD_FACTS, Tally, Writers, caught_up, verify
 from tests.support.processes import (
     ServiceProcess,
     free_port,
@@ -55,8 +55,9 @@ TOKENS = "w:write,r:read,a:admin"
 ADMIN = {"Authorization": "Bearer a"}
 API_PROCESSES = 3
 WORKERS = 2
-LOAD_SECONDS = 4.0
 KILL_EVERY = 0.2
+# Rounds of cuts under load: each finds the workers connected again (they reconnect within one).
+CUT_ROUNDS = 10
 WORKER_APP = "timeline-test-worker"  # libpq's PGAPPNAME names every connection a worker opens
 
 
@@ -177,11 +178,12 @@ def test_api_processes_and_workers_under_concurrent_writers_skip_nothing_and_rec
         writers.start()
         try:
             wait_until(lambda: writers.acknowledged_count() >= 20, timeout=30, what="the first acknowledgements")
+            flowing = writers.acknowledged_count()
             if cutter is not None:
                 with cutter:
-                    time.sleep(LOAD_SECONDS)
-            else:
-                time.sleep(LOAD_SECONDS)
+                    wait_until(lambda: cutter.rounds >= CUT_ROUNDS, timeout=30, what=f"{CUT_ROUNDS} rounds of cuts")
+            wait_until(lambda: writers.acknowledged_count() >= flowing + LOAD_FACTS, timeout=30,
+                       what=f"{LOAD_FACTS} more facts acknowledged")
         finally:
             writers.stop()
         tally_attempts = list(writers.attempts)
