@@ -15,7 +15,8 @@ while they write. Afterwards:
 * every acknowledged fact is stored at the position it was answered with;
 * ``/metrics`` of any one API process counts the requests of all three.
 
-Runs on both backends; the connection kills need PostgreSQL. Numbers print with ``-s``.
+Runs on both backends (on PostgreSQL in a cluster of its own, tests/support/pg_cluster.py);
+the connection kills need PostgreSQL. Numbers print with ``-s``.
 """
 
 from __future__ import annotations
@@ -36,7 +37,9 @@ from sqlalchemy import create_engine, select, text
 from service.bootstrap import bootstrap
 from service.settings import Settings
 from service.webhooks.tables import webhook_messages
+from tests.support import pg_cluster
 from tests.support.acknowledged import LOAD_FACTS, Tally, Writers, caught_up, verify
+from tests.support.marks import EXCLUSIVE
 from tests.support.processes import (
     ServiceProcess,
     free_port,
@@ -134,8 +137,26 @@ def counted_requests(server: ServiceProcess, route: str) -> dict[str, float]:
 
 
 @pytest.fixture
-def deployment(database_url: str, tmp_path: Path) -> Iterator[tuple[ServiceProcess, list[ServiceProcess]]]:
-    env = service_env(database_url, TOKENS, TIMELINE_WEBHOOK_ALLOW_HOSTS="127.0.0.1", TIMELINE_WEBHOOK_TIMEOUT="2")
+def deployment_url(database_url: str) -> Iterator[str]:
+    """The deployment's database; on PostgreSQL in a cluster of its own.
+
+    Three API processes' pools, two workers and the checks afterwards hold dozens of
+    connections at once: on a server shared with other tests they can meet its
+    max_connections, and the cuts must find the workers' connections alone.
+    """
+    if not database_url.startswith("postgresql"):
+        yield database_url
+        return
+    if not pg_cluster.available():
+        pytest.skip("needs the PostgreSQL server binaries (initdb, pg_ctl)")
+    with pg_cluster.own_cluster() as cluster:
+        cluster.create_database("timeline")
+        yield cluster.url("timeline")
+
+
+@pytest.fixture
+def deployment(deployment_url: str, tmp_path: Path) -> Iterator[tuple[ServiceProcess, list[ServiceProcess]]]:
+    env = service_env(deployment_url, TOKENS, TIMELINE_WEBHOOK_ALLOW_HOSTS="127.0.0.1", TIMELINE_WEBHOOK_TIMEOUT="2")
     code, output = run_service(["migrate"], env, tmp_path / "migrate.log")
     assert code == 0, output
     workers = []
@@ -160,9 +181,11 @@ def deployment(database_url: str, tmp_path: Path) -> Iterator[tuple[ServiceProce
             child.kill()
 
 
+@EXCLUSIVE
 def test_api_processes_and_workers_under_concurrent_writers_skip_nothing_and_recover(
-    database_url: str, deployment: tuple[ServiceProcess, list[ServiceProcess]], tmp_path: Path
+    deployment_url: str, deployment: tuple[ServiceProcess, list[ServiceProcess]], tmp_path: Path
 ) -> None:
+    database_url = deployment_url
     api, workers = deployment
     postgres = database_url.startswith("postgresql")
     label = f"{'postgres' if postgres else 'sqlite'} {API_PROCESSES} API processes + {WORKERS} workers"
