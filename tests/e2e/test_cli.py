@@ -14,9 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.facts import valid_fact
 from bench.common.processes import run_service, service_env, serving
-
+from tests.support.facts import valid_fact
 
 # --- logs ---------------------------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from bench.common.processes import run_service, service_env
 from service.bootstrap import Container, bootstrap
 from service.demo import load_demo
 from service.domain.actors import ActorProfileIn, profile_record
@@ -24,7 +25,6 @@ from service.formats.csv_rows import ACTOR_COLUMNS, FACT_COLUMNS, actor_rows, fa
 from service.readmodels.queries import Axes, FactFilter, list_facts
 from service.settings import Settings
 from tests.support.acled import ACLED_HEADER, acled
-from bench.common.processes import run_service, service_env
 
 STORE_FIELDS = ("recorded_at", "position", "revision", "status")
 

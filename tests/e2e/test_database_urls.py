@@ -16,9 +16,10 @@ import httpx
 import pytest
 
 from bench.common.processes import run_service, service_env, serving, wait_until
+from tests.support.marks import EXCLUSIVE
 from tests.support.pg_cluster import Cluster, available, own_cluster
 
-pytestmark = [pytest.mark.e2e, pytest.mark.skipif(not available(), reason="no PostgreSQL server binaries")]
+pytestmark = [pytest.mark.e2e, EXCLUSIVE, pytest.mark.skipif(not available(), reason="no PostgreSQL server binaries")]
 
 TOKENS = "w:write,r:read"
 ROLE = "timeline owner"

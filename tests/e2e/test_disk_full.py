@@ -22,9 +22,12 @@ from service.api.app import create_app
 from service.bootstrap import Container
 from service.readmodels.tables import fact_versions
 from service.settings import Settings
-from tests.support.acknowledged import statement
 from tests.conftest import ADMIN, READ, TOKENS, WRITE, built, serving_app
+from tests.support.acknowledged import statement
 from tests.support.diskspace import fill, small_disk
+from tests.support.marks import EXCLUSIVE
+
+pytestmark = [pytest.mark.e2e, EXCLUSIVE]
 
 PROBLEM_JSON = "application/problem+json"
 

@@ -37,12 +37,27 @@ from psycopg import sql
 
 from bench.common.processes import ServiceProcess, serving, wait_until
 from tests.support import pg_cluster
-from tests.support.acknowledged import CLIENTS, PROBLEM_JSON, READ, Writers, get, statement, verify_database
-from tests.support.diskspace import assert_accepted_or_refused_as_full, fill, free_and_resume, small_disk
+from tests.support.acknowledged import (
+    CLIENTS,
+    PROBLEM_JSON,
+    READ,
+    Writers,
+    get,
+    statement,
+    verify_database,
+)
+from tests.support.diskspace import (
+    assert_accepted_or_refused_as_full,
+    fill,
+    free_and_resume,
+    small_disk,
+)
+from tests.support.marks import EXCLUSIVE
 from tests.support.reports import report
 
 pytestmark = [
     pytest.mark.e2e,
+    EXCLUSIVE,
     pytest.mark.skipif(not pg_cluster.available(), reason="needs the PostgreSQL server binaries (initdb, pg_ctl)"),
 ]
 

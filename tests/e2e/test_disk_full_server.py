@@ -18,10 +18,16 @@ import pytest
 
 from bench.common.processes import serving, wait_until
 from tests.support.acknowledged import READ, TOKENS, Writers, get, verify_database
-from tests.support.diskspace import assert_accepted_or_refused_as_full, fill, free_and_resume, small_disk
+from tests.support.diskspace import (
+    assert_accepted_or_refused_as_full,
+    fill,
+    free_and_resume,
+    small_disk,
+)
+from tests.support.marks import EXCLUSIVE
 from tests.support.reports import report
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, EXCLUSIVE]
 
 
 def test_sqlite_disk_fills_under_writers_refuses_with_507_and_resumes_without_restart(tmp_path: Path) -> None:

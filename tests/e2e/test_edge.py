@@ -9,6 +9,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -16,8 +17,8 @@ import orjson
 import pytest
 
 from bench.common.processes import ServiceProcess, serving
-from tests.support.reports import report
 from tests.support.facts import valid_fact
+from tests.support.reports import report
 
 pytestmark = pytest.mark.e2e
 
@@ -63,8 +64,11 @@ def rss_mib(pid: int) -> float:
     raise AssertionError("no VmRSS")
 
 
-# --- authentication comes before the body ------------------------------------------------
-
+@pytest.fixture(scope="module")
+def server(module_database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]:
+    """One server per backend for the tests that neither bound its timeouts nor change its data."""
+    with serving(module_database_url, TOKENS, tmp_path_factory.mktemp("edge") / "serve.log") as running:
+        yield running
 
 
 def healthz_while_alive(base_url: str, threads: list[threading.Thread], *, timeout: float, pause: float) -> list[float]:
@@ -77,8 +81,12 @@ def healthz_while_alive(base_url: str, threads: list[threading.Thread], *, timeo
         time.sleep(pause)
     return latencies
 
-def test_unauthenticated_post_gets_401_before_its_body_is_sent(database_url: str, tmp_path: Path) -> None:
-    with serving(database_url, TOKENS, tmp_path / "serve.log") as server, connect(server, timeout=3.0) as sock:
+
+# --- authentication comes before the body ------------------------------------------------
+
+
+def test_unauthenticated_post_gets_401_before_its_body_is_sent(server: ServiceProcess) -> None:
+    with connect(server, timeout=3.0) as sock:
         # A declared 11.7 MB body of which only the first 64 KiB ever arrive.
         sock.sendall(post_head("/v1/events/batch", LARGE) + b"[" * 65536)
         started = time.monotonic()
@@ -88,43 +96,42 @@ def test_unauthenticated_post_gets_401_before_its_body_is_sent(database_url: str
         assert time.monotonic() - started < 2.0
 
 
-def test_unauthenticated_large_bodies_cost_no_memory_and_no_latency(database_url: str, tmp_path: Path) -> None:
+def test_unauthenticated_large_bodies_cost_no_memory_and_no_latency(server: ServiceProcess) -> None:
     body = large_batch()
-    with serving(database_url, TOKENS, tmp_path / "serve.log") as server:
-        baseline = rss_mib(server.pid)
-        statuses: list[int] = []
-        peak = [baseline]
-        done = threading.Event()
+    baseline = rss_mib(server.pid)
+    statuses: list[int] = []
+    peak = [baseline]
+    done = threading.Event()
 
-        def send_one() -> None:
-            with connect(server, timeout=30.0) as sock:
-                try:
-                    sock.sendall(post_head("/v1/events/batch", len(body)) + body)
-                except OSError:
-                    pass  # the server may stop reading once it has answered
-                statuses.append(read_head(sock)[0])
+    def send_one() -> None:
+        with connect(server, timeout=30.0) as sock:
+            try:
+                sock.sendall(post_head("/v1/events/batch", len(body)) + body)
+            except OSError:
+                pass  # the server may stop reading once it has answered
+            statuses.append(read_head(sock)[0])
 
-        def sample_rss() -> None:
-            while not done.is_set():
-                peak[0] = max(peak[0], rss_mib(server.pid))
-                time.sleep(0.01)
+    def sample_rss() -> None:
+        while not done.is_set():
+            peak[0] = max(peak[0], rss_mib(server.pid))
+            time.sleep(0.01)
 
-        senders = [threading.Thread(target=send_one) for _ in range(20)]
-        sampler = threading.Thread(target=sample_rss)
-        sampler.start()
-        for sender in senders:
-            sender.start()
-        latencies = healthz_while_alive(server.base_url, senders, timeout=10.0, pause=0.0)
-        for sender in senders:
-            sender.join(30)
-        done.set()
-        sampler.join(5)
-        growth = peak[0] - baseline
-        report(f"20 unauthenticated {len(body) / 1e6:.1f} MB bodies: RSS +{growth:.0f} MiB, "
-               f"/healthz at most {max(latencies, default=0) * 1000:.0f} ms")
-        assert statuses == [401] * 20
-        assert growth < 40, f"RSS grew by {growth:.0f} MiB"
-        assert max(latencies, default=0) < 0.5, latencies
+    senders = [threading.Thread(target=send_one) for _ in range(20)]
+    sampler = threading.Thread(target=sample_rss)
+    sampler.start()
+    for sender in senders:
+        sender.start()
+    latencies = healthz_while_alive(server.base_url, senders, timeout=10.0, pause=0.0)
+    for sender in senders:
+        sender.join(30)
+    done.set()
+    sampler.join(5)
+    growth = peak[0] - baseline
+    report(f"20 unauthenticated {len(body) / 1e6:.1f} MB bodies: RSS +{growth:.0f} MiB, "
+           f"/healthz at most {max(latencies, default=0) * 1000:.0f} ms")
+    assert statuses == [401] * 20
+    assert growth < 40, f"RSS grew by {growth:.0f} MiB"
+    assert max(latencies, default=0) < 0.5, latencies
 
 
 # --- slow clients are cut off -------------------------------------------------------------
@@ -165,9 +172,9 @@ def closed_after(sock: socket.socket, started: float, trickle: bytes = b"") -> t
 
 
 def test_partial_heads_and_a_trickled_body_are_closed_while_others_are_served(
-    database_url: str, tmp_path: Path
+    module_database_url: str, tmp_path: Path
 ) -> None:
-    with serving(database_url, TOKENS, tmp_path / "serve.log", extra_env=bounded_env()) as server:
+    with serving(module_database_url, TOKENS, tmp_path / "serve.log", extra_env=bounded_env()) as server:
         results: dict[str, list[tuple[float, bytes]]] = {"idle": [], "head": [], "trickle": [], "body": []}
 
         def slow(kind: str, first: bytes, trickle: bytes = b"") -> None:
@@ -199,8 +206,8 @@ def test_partial_heads_and_a_trickled_body_are_closed_while_others_are_served(
     assert served and max(served) < 1.0, served
 
 
-def test_every_process_of_serve_processes_closes_a_partial_head(database_url: str, tmp_path: Path) -> None:
-    with serving(database_url, TOKENS, tmp_path / "serve.log", "--processes", "2", "--no-workers",
+def test_every_process_of_serve_processes_closes_a_partial_head(module_database_url: str, tmp_path: Path) -> None:
+    with serving(module_database_url, TOKENS, tmp_path / "serve.log", "--processes", "2", "--no-workers",
                  extra_env=bounded_env()) as server:
         # Several connections, so that both processes get some of them.
         socks = [connect(server) for _ in range(8)]

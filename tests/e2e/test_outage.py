@@ -26,14 +26,32 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bench.common.processes import ServiceProcess, free_port, service_env, start_service, wait_healthy, wait_until
-from tests.support.acknowledged import READ, TOKENS, WRITE, Tally, Writers, verify_database
+from bench.common.processes import (
+    ServiceProcess,
+    free_port,
+    service_env,
+    start_service,
+    wait_healthy,
+    wait_until,
+)
+from tests.support.acknowledged import (
+    READ,
+    TOKENS,
+    WRITE,
+    Tally,
+    Writers,
+    verify_database,
+)
+from tests.support.marks import EXCLUSIVE
 from tests.support.pg_cluster import available, own_cluster
 from tests.support.reports import report
 from tests.support.webhook_receiver import receiving
 
-pytestmark = [pytest.mark.e2e, pytest.mark.skipif(not available(), reason="no PostgreSQL server binaries")]
+pytestmark = [pytest.mark.e2e, EXCLUSIVE, pytest.mark.skipif(not available(), reason="no PostgreSQL server binaries")]
 
+# The outage the service is specified to ride out: a minute, twenty times the longest timeout a
+# request or probe meets on the way (the 3 s probe limit, the pool's 1 s checkout, libpq's 2 s
+# connect), so every one of them runs out again and again while the database is away.
 OUTAGE_SECONDS = 60.0
 ANSWER_WITHIN = 2.0  # a request during the outage is refused within this many seconds
 # One in flight as the server goes away first meets the pooled connections it cut, each tried

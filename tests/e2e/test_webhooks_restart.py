@@ -16,10 +16,16 @@ from typing import Any
 import httpx
 import pytest
 
-from bench.common.processes import ServiceProcess, free_port, service_env, start_service, wait_healthy, wait_until
+from bench.common.processes import (
+    ServiceProcess,
+    free_port,
+    service_env,
+    start_service,
+    wait_healthy,
+    wait_until,
+)
 from tests.support.subscriptions import TIMEOUT, assert_verified, strike
 from tests.support.webhook_receiver import Receiver, Reply
-
 
 # --- crash safety: the real server killed mid-delivery --------------------------------
 

@@ -11,12 +11,18 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
+from bench.common.processes import run_service, service_env, start_service, wait_until
 from service.bootstrap import Container, bootstrap
 from service.domain.actors import ActorProfileIn, profile_record
 from service.readmodels.tables import actors, fact_actors, fact_revisions
 from service.settings import Settings
-from bench.common.processes import run_service, service_env, start_service, wait_until
-from tests.support.projections import NAME, assert_exactly_once, position, record_statements, table_snapshot
+from tests.support.projections import (
+    NAME,
+    assert_exactly_once,
+    position,
+    record_statements,
+    table_snapshot,
+)
 
 
 def test_a_worker_killed_mid_stream_resumes_without_losing_or_doubling_a_fact(

@@ -102,7 +102,7 @@ class CountingProjection(ReadModelProjection):
 def test_background_workers_contending_on_every_batch_apply_each_event_exactly_once(
     container: Container, settings: Settings
 ) -> None:
-    # run_forever, as `serve` and `worker` run it: the losers of a race try again at once,
+    # The background loop, as `serve` and `worker` run it: the losers of a race try again at once,
     # so the workers contend for every batch rather than giving up after the first.
     recorded = record_statements(container, 3_000, "contended")
     containers = [bootstrap(settings, apply_migrations=False) for _ in range(3)]
