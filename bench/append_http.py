@@ -81,7 +81,6 @@ def ids_from_changes(base: str, min_position: int) -> tuple[set[str], int]:
                 raise BenchError("paging GET /v1/changes took over 120 s")
 
 
-
 def errors_text(result: dict[str, Any]) -> str:
     errs = result["errors_in_window"]
     return str(sum(errs.values())) + (f" ({', '.join(f'{k}: {v}' for k, v in sorted(errs.items()))})" if errs else "")
@@ -91,16 +90,18 @@ def print_table(rows: list[tuple[str, dict[str, Any]]]) -> None:
     header = ("target", "requests/s", "p50 ms", "p99 ms", "errors", "server CPU", "loadgen CPU", "other CPU")
     lines = [header]
     for name, r in rows:
-        lines.append((
-            name,
-            fmt(r["requests_per_s"], ".0f"),
-            fmt(r["p50_ms"], ".1f"),
-            fmt(r["p99_ms"], ".1f"),
-            errors_text(r),
-            fmt(r["server_cpu_pct"], ".0f") + "%",
-            fmt(r["loadgen_cpu_pct"], ".0f") + "%",
-            fmt(other_cpu_pct(r), ".0f") + "%",
-        ))
+        lines.append(
+            (
+                name,
+                fmt(r["requests_per_s"], ".0f"),
+                fmt(r["p50_ms"], ".1f"),
+                fmt(r["p99_ms"], ".1f"),
+                errors_text(r),
+                fmt(r["server_cpu_pct"], ".0f") + "%",
+                fmt(r["loadgen_cpu_pct"], ".0f") + "%",
+                fmt(other_cpu_pct(r), ".0f") + "%",
+            )
+        )
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     for index, line in enumerate(lines):
         cells = [line[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(line[1:], widths[1:], strict=True)]
@@ -121,12 +122,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--backend", choices=("sqlite", "postgres"), default="sqlite")
     parser.add_argument("--warmup", type=float, default=2.0, help="warm-up before the window (default 2)")
     parser.add_argument("--request-timeout", type=float, default=30.0, help="per-request timeout (default 30)")
-    parser.add_argument("--wait-idle", type=float, default=120.0,
-                        help="before each target, wait up to this many seconds for the machine to be quiet "
-                             "(<15%% busy for 2 s); 0 to skip (default 120)")
-    parser.add_argument("--shared-pool", action="store_true",
-                        help="load generator: one httpx pool of N connections instead of N one-connection "
-                             "clients (costs the client about twice the CPU per request)")
+    parser.add_argument(
+        "--wait-idle",
+        type=float,
+        default=120.0,
+        help="before each target, wait up to this many seconds for the machine to be quiet "
+        "(<15%% busy for 2 s); 0 to skip (default 120)",
+    )
+    parser.add_argument(
+        "--shared-pool",
+        action="store_true",
+        help="load generator: one httpx pool of N connections instead of N one-connection "
+        "clients (costs the client about twice the CPU per request)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (logs, database)")
     args = parser.parse_args(argv)
     if not (0 < args.seconds <= 600 and 1 <= args.connections <= 1024 and 0 <= args.warmup <= 60):
@@ -144,16 +152,16 @@ def measure_b1(args: argparse.Namespace, workdir: Path, notes: list[str]) -> dic
         stop_server(b1, notes)
 
 
-def measure_service(args: argparse.Namespace, db_url: str, backend_desc: str, workdir: Path,
-                    notes: list[str]) -> tuple[dict[str, Any], set[str], set[str], int]:
+def measure_service(
+    args: argparse.Namespace, db_url: str, backend_desc: str, workdir: Path, notes: list[str]
+) -> tuple[dict[str, Any], set[str], set[str], int]:
     """The service; (load result, ids in /v1/changes before, ids after, rows in /v1/changes)."""
     svc, base = start_server(f"service ({args.backend})", db_url, f"{TOKEN}:write", workdir)
     try:
         before_ids, _ = ids_from_changes(base, 0)
         if before_ids:
             notes.append(f"the database was not empty: {len(before_ids)} facts before the run")
-        print(f"service up on {base} ({backend_desc}); {args.warmup:g} s warm-up + {args.seconds:g} s ...",
-              flush=True)
+        print(f"service up on {base} ({backend_desc}); {args.warmup:g} s warm-up + {args.seconds:g} s ...", flush=True)
         r_svc = run_load(svc, base, args, workdir, token=TOKEN)
         changes_ids, changes_rows = ids_from_changes(base, r_svc["max_position"])
     finally:
@@ -161,16 +169,24 @@ def measure_service(args: argparse.Namespace, db_url: str, backend_desc: str, wo
     return r_svc, before_ids, changes_ids, changes_rows
 
 
-def print_accounting(r_svc: dict[str, Any], before_ids: set[str], changes_ids: set[str], changes_rows: int,
-                     store_ids: list[str] | None, store_how: str) -> bool:
+def print_accounting(
+    r_svc: dict[str, Any],
+    before_ids: set[str],
+    changes_ids: set[str],
+    changes_rows: int,
+    store_ids: list[str] | None,
+    store_how: str,
+) -> bool:
     """The store and /v1/changes against the 201 answers; whether they hold exactly the same facts."""
     created_set = {str(uuid.UUID(i)) for i in r_svc["created_ids"]}
     new_changes = changes_ids - before_ids
     print()
     print("Accounting (service):")
-    print(f"  requests sent:                 {r_svc['sent_total']}"
-          f"  (answers by status: {r_svc['status_total'] or '{}'};"
-          f" no answer: {sum(r_svc['exceptions_total'].values())})")
+    print(
+        f"  requests sent:                 {r_svc['sent_total']}"
+        f"  (answers by status: {r_svc['status_total'] or '{}'};"
+        f" no answer: {sum(r_svc['exceptions_total'].values())})"
+    )
     print(f"  201 answers (whole run):       {r_svc['created_total']}  (distinct event_ids: {len(created_set)})")
     print(f"  GET /v1/changes 'recorded':    {len(new_changes)} new  ({changes_rows} rows in total)")
     ok = True
@@ -182,12 +198,13 @@ def print_accounting(r_svc: dict[str, Any], before_ids: set[str], changes_ids: s
         missing, extra = created_set - new_store, new_store - created_set
         if missing or extra or len(store_ids) != len(set(store_ids)):
             ok = False
-            print(f"  MISMATCH: {len(missing)} answered 201 but not stored, "
-                  f"{len(extra)} stored without a 201 answer")
+            print(f"  MISMATCH: {len(missing)} answered 201 but not stored, {len(extra)} stored without a 201 answer")
     if new_changes != created_set:
         ok = False
-        print(f"  MISMATCH in /v1/changes: {len(created_set - new_changes)} missing, "
-              f"{len(new_changes - created_set)} unexpected")
+        print(
+            f"  MISMATCH in /v1/changes: {len(created_set - new_changes)} missing, "
+            f"{len(new_changes - created_set)} unexpected"
+        )
     print(f"  result:                        {'OK — store == 201 answers' if ok else 'MISMATCH'}")
     return ok
 
@@ -195,27 +212,32 @@ def print_accounting(r_svc: dict[str, Any], before_ids: set[str], changes_ids: s
 def load_notes(args: argparse.Namespace, results: list[tuple[str, dict[str, Any]]], notes: list[str]) -> None:
     unknown = sum(results[-1][1]["exceptions_total"].values())
     if unknown:
-        notes.append(f"{unknown} requests got no answer (outcome unknown; a stored fact without a 201 "
-                     "is then possible)")
+        notes.append(
+            f"{unknown} requests got no answer (outcome unknown; a stored fact without a 201 is then possible)"
+        )
     for name, r in results:
         if r["unfinished_requests"]:
             notes.append(f"{name}: {r['unfinished_requests']} requests still in flight at the drain limit")
         non2xx = {k: v for k, v in r["status_total"].items() if not k.startswith("2")}
         if non2xx:
-            notes.append(f"{name}: non-2xx answers over the whole run: {non2xx}; "
-                         f"first: {r['first_error_bodies'][:2]}")
+            notes.append(f"{name}: non-2xx answers over the whole run: {non2xx}; first: {r['first_error_bodies'][:2]}")
         if r["exceptions_total"]:
             notes.append(f"{name}: transport errors over the whole run: {r['exceptions_total']}")
         if not r.get("machine_quiet_before", True):
-            notes.append(f"{name}: the machine was still {r['machine_busy_before_pct']:.0f}% busy with other "
-                         f"work after waiting {args.wait_idle:g} s; this figure is disturbed")
+            notes.append(
+                f"{name}: the machine was still {r['machine_busy_before_pct']:.0f}% busy with other "
+                f"work after waiting {args.wait_idle:g} s; this figure is disturbed"
+            )
         other = other_cpu_pct(r)
         if other is not None and other > 15 and not (args.backend == "postgres" and name.startswith("service")):
-            notes.append(f"{name}: other processes used {other:.0f}% of a core during the window; "
-                         "this figure is disturbed")
+            notes.append(
+                f"{name}: other processes used {other:.0f}% of a core during the window; this figure is disturbed"
+            )
         if r["loadgen_cpu_pct"] and r["loadgen_cpu_pct"] > 85:
-            notes.append(f"{name}: the load generator used {r['loadgen_cpu_pct']:.0f}% of a core: "
-                         "it may be the bottleneck, so read this figure as a lower bound")
+            notes.append(
+                f"{name}: the load generator used {r['loadgen_cpu_pct']:.0f}% of a core: "
+                "it may be the bottleneck, so read this figure as a lower bound"
+            )
 
 
 def run(args: argparse.Namespace, pg_url: str, workdir: Path) -> int:
@@ -238,9 +260,11 @@ def run(args: argparse.Namespace, pg_url: str, workdir: Path) -> int:
         store_ids = ids_in_postgres(pg_url)
         store_how = "stored_events via psql, read after the service stopped"
     print()
-    print("Append over HTTP: POST /v1/events, closed loop, "
-          f"{args.connections} keep-alive connections, {args.warmup:g} s warm-up + {args.seconds:g} s "
-          "measured per target; only 2xx counted")
+    print(
+        "Append over HTTP: POST /v1/events, closed loop, "
+        f"{args.connections} keep-alive connections, {args.warmup:g} s warm-up + {args.seconds:g} s "
+        "measured per target; only 2xx counted"
+    )
     print(f"service backend: {backend_desc}")
     print()
     print_table(results)
@@ -251,8 +275,10 @@ def run(args: argparse.Namespace, pg_url: str, workdir: Path) -> int:
     finish_date(info)
     for key, value in info.items():
         print(f"{key + ':':16}{value}")
-    print(f"{'load generator:':16}separate process, {r_svc.get('event_loop', '?')}, httpx {httpx.__version__}, "
-          f"{r_svc.get('client_pools', '?')}")
+    print(
+        f"{'load generator:':16}separate process, {r_svc.get('event_loop', '?')}, httpx {httpx.__version__}, "
+        f"{r_svc.get('client_pools', '?')}"
+    )
     ok = print_accounting(r_svc, before_ids, changes_ids, changes_rows, store_ids, store_how)
     load_notes(args, results, notes)
     if notes:

@@ -140,7 +140,9 @@ async def worker(
                 state.errors_in_window[f"HTTP {status}"] += 1
 
 
-async def open_clients(stack: contextlib.AsyncExitStack, args: argparse.Namespace, base: str) -> list[httpx.AsyncClient]:
+async def open_clients(
+    stack: contextlib.AsyncExitStack, args: argparse.Namespace, base: str
+) -> list[httpx.AsyncClient]:
     """The workers' clients: by default one per worker, each with one keep-alive connection."""
     timeout = httpx.Timeout(args.request_timeout)
     if args.shared_pool:
@@ -223,8 +225,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         state.t_measure = now + args.warmup
         state.t_end = state.t_measure + args.seconds
         tasks = [
-            asyncio.create_task(worker(clients[w], path, headers, state, w, args.get))
-            for w in range(args.connections)
+            asyncio.create_task(worker(clients[w], path, headers, state, w, args.get)) for w in range(args.connections)
         ]
 
         # Sample CPU counters at the window's edges.
@@ -255,7 +256,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--request-timeout", type=float, default=30.0)
     parser.add_argument("--server-pid", type=int, default=None, help="sample this process's CPU time")
     parser.add_argument(
-        "--shared-pool", action="store_true",
+        "--shared-pool",
+        action="store_true",
         help="one AsyncClient with a pool of N connections instead of N clients of one connection each",
     )
     parser.add_argument("--get", action="store_true", help="send GET requests to --url instead of POSTing facts")

@@ -101,8 +101,15 @@ class Report:
     info: dict[str, str] = field(default_factory=dict)
     failed: bool = False
 
-    def put(self, key: str, backend: str, value: float | None, baseline: float | None = None,
-            baseline_name: str = "", detail: str = "") -> None:
+    def put(
+        self,
+        key: str,
+        backend: str,
+        value: float | None,
+        baseline: float | None = None,
+        baseline_name: str = "",
+        detail: str = "",
+    ) -> None:
         self.cells[(key, backend)] = Cell(value, baseline, baseline_name)
         if detail:
             self.details.append((key, backend, detail))
@@ -117,10 +124,12 @@ class Report:
 
     def sorted_details(self) -> list[tuple[str, str, str]]:
         """By backend, then in the table's order (a detail keyed "4" goes before the rows 4a...)."""
+
         def order(item: tuple[str, str, str]) -> tuple[int, int]:
             key, backend, _ = item
             index = next((i for i, spec in enumerate(SPECS) if spec.key.startswith(key)), len(SPECS))
             return (self.backends.index(backend) if backend in self.backends else -1, index)
+
         return sorted(self.details, key=order)
 
     def rows(self) -> tuple[tuple[str, ...], list[tuple[str, ...]]]:
@@ -145,7 +154,6 @@ class Report:
         return header, out
 
 
-
 @dataclass
 class Figure:
     """One row's figure from a target: the cell, and its details line if any."""
@@ -165,9 +173,11 @@ def put_all(report: Report, backend: str, figures: list[Figure]) -> None:
 def print_report(report: Report, args: argparse.Namespace) -> None:
     header, rows = report.rows()
     print()
-    print(f"Benchmark suite ({'quick' if args.quick else 'full'} sizes): {args.facts:,} facts in the state store, "
-          f"{args.import_facts:,} to import, {args.warmup:g} s warm-up + {args.seconds:g} s per HTTP target, "
-          f"{args.connections} connections")
+    print(
+        f"Benchmark suite ({'quick' if args.quick else 'full'} sizes): {args.facts:,} facts in the state store, "
+        f"{args.import_facts:,} to import, {args.warmup:g} s warm-up + {args.seconds:g} s per HTTP target, "
+        f"{args.connections} connections"
+    )
     print()
     table(header, rows, left=2)
     for backend, curve in report.curve.items():
@@ -190,29 +200,56 @@ def print_report(report: Report, args: argparse.Namespace) -> None:
         print(f"{key + ':':18}{value}")
 
 
-CURVE_HEADER = ("facts", "load s", "append p50", "append p99", "state p50", "state p99", "median actor (facts)",
-                "busiest share")
+CURVE_HEADER = (
+    "facts",
+    "load s",
+    "append p50",
+    "append p99",
+    "state p50",
+    "state p99",
+    "median actor (facts)",
+    "busiest share",
+)
 
 
 def markdown(report: Report, args: argparse.Namespace) -> str:
     def md_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[str]:
         esc = [tuple(c.replace("|", "\\|") for c in r) for r in (header, *rows)]
-        return ["| " + " | ".join(esc[0]) + " |", "|" + "---|" * len(header),
-                *("| " + " | ".join(r) + " |" for r in esc[1:])]
+        return [
+            "| " + " | ".join(esc[0]) + " |",
+            "|" + "---|" * len(header),
+            *("| " + " | ".join(r) + " |" for r in esc[1:]),
+        ]
 
-    out = [f"# Benchmark suite, {report.info.get('date', '')}", "",
-           f"`python -m bench{''.join(' ' + a for a in args.argv)}`", "",
-           *md_table(("machine", ""), [(k, v) for k, v in report.info.items()]), "", "## Targets", "",
-           *md_table(*report.rows())]
+    out = [
+        f"# Benchmark suite, {report.info.get('date', '')}",
+        "",
+        f"`python -m bench{''.join(' ' + a for a in args.argv)}`",
+        "",
+        *md_table(("machine", ""), [(k, v) for k, v in report.info.items()]),
+        "",
+        "## Targets",
+        "",
+        *md_table(*report.rows()),
+    ]
     for backend, curve in report.curve.items():
-        out += ["", f"## 5 cost growth ({BACKEND_NAMES[backend]})", "",
-                ("The same store, growing; in-process: `record_facts([one])` and the median actor's "
-                 "`actor_state` (current), ms."), "", *md_table(CURVE_HEADER, curve)]
+        out += [
+            "",
+            f"## 5 cost growth ({BACKEND_NAMES[backend]})",
+            "",
+            (
+                "The same store, growing; in-process: `record_facts([one])` and the median actor's "
+                "`actor_state` (current), ms."
+            ),
+            "",
+            *md_table(CURVE_HEADER, curve),
+        ]
     for title, items in (("Baselines", report.baselines), ("Details", report.sorted_details())):
         if items:
             out += ["", f"## {title}", ""]
-            out += [f"- **{key}** ({BACKEND_NAMES.get(backend, 'any backend')}): {text}" for key, backend, text in items]
+            out += [
+                f"- **{key}** ({BACKEND_NAMES.get(backend, 'any backend')}): {text}" for key, backend, text in items
+            ]
     if report.notes:
         out += ["", "## Notes", "", *(f"- {note}" for note in report.notes)]
     return "\n".join(out) + "\n"
-

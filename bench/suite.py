@@ -78,31 +78,57 @@ def parse_only(text: str | None) -> set[int]:
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=(__doc__ or "").split("\n\n")[0])
-    parser.add_argument("--facts", type=int, help="facts in the state store of targets 4 and 5 (default 1000000; "
-                        "--quick 5000)")
-    parser.add_argument("--import-facts", type=int, help="N, the facts of the import file (default 200000; "
-                        "--quick 1000); 2N are imported too for the memory check")
-    parser.add_argument("--seconds", type=float, help="measured window of each HTTP target and of B2's one-row "
-                        "commits (default 10; --quick 1)")
+    parser.add_argument(
+        "--facts", type=int, help="facts in the state store of targets 4 and 5 (default 1000000; --quick 5000)"
+    )
+    parser.add_argument(
+        "--import-facts",
+        type=int,
+        help="N, the facts of the import file (default 200000; --quick 1000); 2N are imported too for the memory check",
+    )
+    parser.add_argument(
+        "--seconds",
+        type=float,
+        help="measured window of each HTTP target and of B2's one-row commits (default 10; --quick 1)",
+    )
     parser.add_argument("--warmup", type=float, help="warm-up before each HTTP window (default 3; --quick 1)")
     parser.add_argument("--connections", type=int, default=16, help="keep-alive connections (default 16)")
     parser.add_argument("--backend", choices=("sqlite", "postgres", "both"), default="sqlite")
     parser.add_argument("--quick", action="store_true", help="tiny sizes for a smoke run")
-    parser.add_argument("--only", type=parse_only, default=None,
-                        help="comma list of targets to run (1,2,3,4,5,7; 6 = the memory rows, i.e. 2 and 4)")
+    parser.add_argument(
+        "--only",
+        type=parse_only,
+        default=None,
+        help="comma list of targets to run (1,2,3,4,5,7; 6 = the memory rows, i.e. 2 and 4)",
+    )
     parser.add_argument("--markdown", type=Path, help="also write the report as Markdown to this file")
-    parser.add_argument("--zipf", type=float, default=ZIPF,
-                        help=f"actor popularity exponent (default {ZIPF}: the busiest actor in ~5%% of the facts)")
-    parser.add_argument("--wait-idle", type=float, default=None,
-                        help="before each measurement, wait up to this many seconds for a quiet machine "
-                             "(default 20; --quick 0)")
-    parser.add_argument("--keep", action="store_true", help="keep the work folder (logs, SQLite files, wrk scripts) "
-                        "and the PostgreSQL databases")
+    parser.add_argument(
+        "--zipf",
+        type=float,
+        default=ZIPF,
+        help=f"actor popularity exponent (default {ZIPF}: the busiest actor in ~5%% of the facts)",
+    )
+    parser.add_argument(
+        "--wait-idle",
+        type=float,
+        default=None,
+        help="before each measurement, wait up to this many seconds for a quiet machine (default 20; --quick 0)",
+    )
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep the work folder (logs, SQLite files, wrk scripts) and the PostgreSQL databases",
+    )
     args = parser.parse_args(argv)
     args.argv = argv
     quick = args.quick
-    defaults = {"facts": (1_000_000, 5_000), "import_facts": (200_000, 1_000), "seconds": (10.0, 1.0),
-                "warmup": (3.0, 1.0), "wait_idle": (20.0, 0.0)}
+    defaults = {
+        "facts": (1_000_000, 5_000),
+        "import_facts": (200_000, 1_000),
+        "seconds": (10.0, 1.0),
+        "warmup": (3.0, 1.0),
+        "wait_idle": (20.0, 0.0),
+    }
     for name, (full, small) in defaults.items():
         if getattr(args, name) is None:
             setattr(args, name, small if quick else full)
@@ -115,10 +141,17 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     args.webhook_facts = 200 if quick else 2000
     args.webhook_warmup_facts = 10 if quick else 25
     args.webhook_baseline_seconds = 1.0 if quick else max(2.0, args.seconds / 2)
-    if not (1_000 <= args.facts <= 5_000_000 and 1_000 <= args.import_facts <= 2_000_000
-            and 1 <= args.seconds <= 600 and 0 <= args.warmup <= 60 and 1 <= args.connections <= 256):
-        parser.error("need 1000 <= --facts <= 5000000, 1000 <= --import-facts <= 2000000, 1 <= --seconds <= 600, "
-                     "0 <= --warmup <= 60, 1 <= --connections <= 256")
+    if not (
+        1_000 <= args.facts <= 5_000_000
+        and 1_000 <= args.import_facts <= 2_000_000
+        and 1 <= args.seconds <= 600
+        and 0 <= args.warmup <= 60
+        and 1 <= args.connections <= 256
+    ):
+        parser.error(
+            "need 1000 <= --facts <= 5000000, 1000 <= --import-facts <= 2000000, 1 <= --seconds <= 600, "
+            "0 <= --warmup <= 60, 1 <= --connections <= 256"
+        )
     return args
 
 
@@ -130,8 +163,10 @@ def postgres_databases(args: argparse.Namespace, backends: list[str]) -> PgDatab
     if given and bench_postgres_url("postgres", "") is None:
         return 2
     if not given and shutil.which("psql") is None:
-        print("--backend postgres needs psql (to create a throwaway database) or TIMELINE_BENCH_POSTGRES_URL",
-              file=sys.stderr)
+        print(
+            "--backend postgres needs psql (to create a throwaway database) or TIMELINE_BENCH_POSTGRES_URL",
+            file=sys.stderr,
+        )
         return 2
     return PgDatabases(given or None, args.keep)
 
@@ -143,8 +178,10 @@ def run_targets(ctx: Ctx, backends: list[str], started: float) -> None:
         if not only & target.numbers:
             continue
         for backend in backends:
-            progress(f"target {'/'.join(str(t) for t in sorted(only & target.numbers))} ({backend}) "
-                     f"[{time.monotonic() - started:.0f} s] ...")
+            progress(
+                f"target {'/'.join(str(t) for t in sorted(only & target.numbers))} ({backend}) "
+                f"[{time.monotonic() - started:.0f} s] ..."
+            )
             try:
                 put_all(ctx.report, backend, target.run(ctx, backend))
             except BenchError as exc:
@@ -164,9 +201,11 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGHUP, raise_interrupt)
     started = time.monotonic()
     report.info.update(machine_info())
-    report.info["run"] = (f"{'--quick sizes' if args.quick else 'full sizes'}: state store {args.facts:,} facts over "
-                          f"{ACTORS:,} actors (Zipf s={args.zipf:g}), import N={args.import_facts:,}, HTTP targets "
-                          f"{args.warmup:g} s warm-up + {args.seconds:g} s, {args.connections} connections")
+    report.info["run"] = (
+        f"{'--quick sizes' if args.quick else 'full sizes'}: state store {args.facts:,} facts over "
+        f"{ACTORS:,} actors (Zipf s={args.zipf:g}), import N={args.import_facts:,}, HTTP targets "
+        f"{args.warmup:g} s warm-up + {args.seconds:g} s, {args.connections} connections"
+    )
     code = 0
     try:
         with workspace(args.keep, "bench-suite-", progress) as workdir:
@@ -197,8 +236,10 @@ def main(argv: list[str] | None = None) -> int:
 def describe_backends(report: Report, backends: list[str], pg: PgDatabases | None) -> None:
     from importlib.metadata import version
 
-    stores = {"sqlite": f"eventsourcing.sqlite on SQLite {sqlite3.sqlite_version} (WAL, synchronous left at FULL)",
-              "postgres": "eventsourcing.postgres (psycopg)"}
+    stores = {
+        "sqlite": f"eventsourcing.sqlite on SQLite {sqlite3.sqlite_version} (WAL, synchronous left at FULL)",
+        "postgres": "eventsourcing.postgres (psycopg)",
+    }
     report.info["event store"] = f"eventsourcing {version('eventsourcing')}; " + "; ".join(stores[b] for b in backends)
     if "postgres" in backends and pg is not None:
         url = pg.given or "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"

@@ -48,24 +48,49 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--backend", choices=("sqlite", "postgres"), default="sqlite")
     parser.add_argument("--rate", type=float, default=50.0, help="facts per second in the latency phase (default 50)")
     parser.add_argument("--seconds", type=float, default=10.0, help="length of the latency phase (default 10)")
-    parser.add_argument("--warmup-facts", type=int, default=25,
-                        help="facts sent at the same rate before the latency phase, not measured (default 25)")
-    parser.add_argument("--connections", type=int, default=16,
-                        help="connections / threads of the raw-capacity clients (default 16)")
-    parser.add_argument("--baseline-seconds", type=float, default=5.0,
-                        help="measured window of each raw-capacity client (default 5, after 1 s warm-up)")
-    parser.add_argument("--settle", type=float, default=2.0,
-                        help="seconds to wait after the last delivery for late duplicates (default 2)")
-    parser.add_argument("--wait-idle", type=float, default=60.0,
-                        help="before each phase, wait up to this many seconds for the machine to be quiet "
-                             "(<15%% busy for 2 s); 0 to skip (default 60)")
+    parser.add_argument(
+        "--warmup-facts",
+        type=int,
+        default=25,
+        help="facts sent at the same rate before the latency phase, not measured (default 25)",
+    )
+    parser.add_argument(
+        "--connections", type=int, default=16, help="connections / threads of the raw-capacity clients (default 16)"
+    )
+    parser.add_argument(
+        "--baseline-seconds",
+        type=float,
+        default=5.0,
+        help="measured window of each raw-capacity client (default 5, after 1 s warm-up)",
+    )
+    parser.add_argument(
+        "--settle",
+        type=float,
+        default=2.0,
+        help="seconds to wait after the last delivery for late duplicates (default 2)",
+    )
+    parser.add_argument(
+        "--wait-idle",
+        type=float,
+        default=60.0,
+        help="before each phase, wait up to this many seconds for the machine to be quiet "
+        "(<15%% busy for 2 s); 0 to skip (default 60)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (logs, database)")
     args = parser.parse_args(argv)
-    if not (1 <= args.facts <= 100_000 and 0 < args.rate <= 1000 and 0 < args.seconds <= 600
-            and 0 <= args.warmup_facts <= 10_000 and 1 <= args.connections <= 256 and 0 < args.baseline_seconds <= 120
-            and 0 <= args.settle <= 60):
-        parser.error("need 1 <= --facts <= 100000, 0 < --rate <= 1000, 0 < --seconds <= 600, "
-                     "1 <= --connections <= 256, 0 < --baseline-seconds <= 120, 0 <= --settle <= 60")
+    if not (
+        1 <= args.facts <= 100_000
+        and 0 < args.rate <= 1000
+        and 0 < args.seconds <= 600
+        and 0 <= args.warmup_facts <= 10_000
+        and 1 <= args.connections <= 256
+        and 0 < args.baseline_seconds <= 120
+        and 0 <= args.settle <= 60
+    ):
+        parser.error(
+            "need 1 <= --facts <= 100000, 0 < --rate <= 1000, 0 < --seconds <= 600, "
+            "1 <= --connections <= 256, 0 < --baseline-seconds <= 120, 0 <= --settle <= 60"
+        )
     return args
 
 

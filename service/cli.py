@@ -99,9 +99,7 @@ def serve(
         token = container.add_demo_token()
         console.print(f"Demo data loaded ({created} new facts).")
         console.print(f"Admin token for this run: [bold]{token}[/bold]")
-        console.print(
-            f'  curl -H "Authorization: Bearer {token}" http://{host}:{port}/v1/actors', soft_wrap=True
-        )
+        console.print(f'  curl -H "Authorization: Bearer {token}" http://{host}:{port}/v1/actors', soft_wrap=True)
         console.print(f"Web timeline: http://{host}:{port}/#token={token}", soft_wrap=True)
     if processes > 1:
         container.close()
@@ -141,7 +139,11 @@ def _serve_processes(
         if worker_child is not None:
             worker_child.start()
         uvicorn.run(
-            "service.api.app:app_from_environment", factory=True, workers=processes, host=host, port=port,
+            "service.api.app:app_from_environment",
+            factory=True,
+            workers=processes,
+            host=host,
+            port=port,
             **uvicorn_options(settings),
         )
     finally:
@@ -255,7 +257,9 @@ def import_file(
     with source, _progress(DownloadColumn()) as progress:
         task = progress.add_task(f"importing {file.name} ({source.format.value})", total=source.size)
         report = import_rows(
-            container.store, source.rows(), dry_run=dry_run,
+            container.store,
+            source.rows(),
+            dry_run=dry_run,
             progress=lambda: progress.update(task, completed=source.bytes_read),
         )
         progress.update(task, completed=source.size)

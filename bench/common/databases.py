@@ -63,9 +63,11 @@ def reset_postgres(url: str) -> str:
 
 def psql(sql: str) -> None:
     result = subprocess.run(
-        ["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-X", "-q", "-v", "ON_ERROR_STOP=1",
-         "-c", sql],
-        capture_output=True, text=True, timeout=120, check=False,
+        ["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c", sql],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     if result.returncode != 0:
         raise BenchError(f"psql {sql!r} failed: {result.stderr.strip()}")
@@ -128,7 +130,10 @@ def postgres_server_version(url: str) -> str:
     with contextlib.suppress(subprocess.SubprocessError, OSError):
         result = subprocess.run(
             [psql_path, libpq_url(url), "-X", "-A", "-t", "-c", "SHOW server_version"],
-            capture_output=True, text=True, timeout=30, check=False,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
         )
         if result.returncode == 0:
             return result.stdout.strip()
@@ -166,7 +171,10 @@ def ids_in_postgres(url: str) -> list[str] | None:
         return None
     result = subprocess.run(
         [psql_path, libpq_url(url), "-X", "-A", "-t", "-F", "\t", "-v", "ON_ERROR_STOP=1", "-c", FACTS_SQL],
-        capture_output=True, text=True, timeout=120, check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     if result.returncode != 0:
         raise BenchError(f"psql failed: {result.stderr.strip()}")

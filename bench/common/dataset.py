@@ -24,10 +24,31 @@ START = dt.datetime(2019, 1, 1, tzinfo=dt.UTC)
 SPAN_S = 2 * 365 * 86400  # occurred_at spread over two years from START
 END = START + dt.timedelta(seconds=SPAN_S)
 
-COUNTRIES = ("IQ", "SY", "KW", "JO", "TR", "IR", "SA", "QA", "BH", "AE", "US", "GB", "FR", "DE", "IT", "ES",
-             "NL", "DK", "NO", "CA", "AU", "PL")
-MISSIONS = ("inherent-resolve", "nato-mission-iraq", "counter-daesh", "gulf-shield", "sea-guardian",
-            "training-iraq")
+COUNTRIES = (
+    "IQ",
+    "SY",
+    "KW",
+    "JO",
+    "TR",
+    "IR",
+    "SA",
+    "QA",
+    "BH",
+    "AE",
+    "US",
+    "GB",
+    "FR",
+    "DE",
+    "IT",
+    "ES",
+    "NL",
+    "DK",
+    "NO",
+    "CA",
+    "AU",
+    "PL",
+)
+MISSIONS = ("inherent-resolve", "nato-mission-iraq", "counter-daesh", "gulf-shield", "sea-guardian", "training-iraq")
 TYPE_WEIGHTS = (
     ("PersonnelDeployed", 20),
     ("PersonnelRepositioned", 20),
@@ -66,7 +87,7 @@ class Generator:
     def __init__(self, actors: int, seed: int, zipf_s: float):
         self.rng = random.Random(seed)
         self.actor_ids = [f"actor-{i:04d}" for i in range(1, actors + 1)]  # actor-0001 is the most named
-        weights = [1.0 / (rank ** zipf_s) for rank in range(1, actors + 1)]
+        weights = [1.0 / (rank**zipf_s) for rank in range(1, actors + 1)]
         self.cum: list[float] = []
         total = 0.0
         for w in weights:
@@ -119,7 +140,6 @@ class Generator:
         # else: no reported_at and no published_at, so the fact is reported when it is recorded
         personnel = self._BODIES[kind](self, raw, self.actor())
         return raw, Meta(event_id, kind, personnel, occurred, reported)
-
 
     def _deployed(self, raw: dict[str, Any], primary: str) -> int | None:
         rng = self.rng
@@ -190,14 +210,20 @@ class Generator:
             raw["actors"].append({"id": self.actor(primary), "role": "subject"})
         if rng.random() < 0.2:
             raw["actors"].append({"id": self.actor(primary), "role": "addressee"})
-        raw["text"] = ("The ministry said that the forces remain committed to the mission and that "
-                       "their posture is under review after the latest events in the region. ") * 2
+        raw["text"] = (
+            "The ministry said that the forces remain committed to the mission and that "
+            "their posture is under review after the latest events in the region. "
+        ) * 2
         raw["channel"] = rng.choice(("statement", "press_conference", "social_media"))
         return None
 
     _BODIES: ClassVar[dict[str, Callable[[Generator, dict[str, Any], str], int | None]]] = {
-        "PersonnelDeployed": _deployed, "PersonnelRepositioned": _repositioned, "MissionSuspended": _mission,
-        "MissionResumed": _mission, "StrikeOccurred": _strike, "StatementIssued": _statement,
+        "PersonnelDeployed": _deployed,
+        "PersonnelRepositioned": _repositioned,
+        "MissionSuspended": _mission,
+        "MissionResumed": _mission,
+        "StrikeOccurred": _strike,
+        "StatementIssued": _statement,
     }
 
 
@@ -263,8 +289,9 @@ def load(container: Container, args: argparse.Namespace, figures: LoadFigures) -
         figures.analyze_s = time.perf_counter() - t0
 
 
-def record_generated(container: Container, args: argparse.Namespace, figures: LoadFigures,
-                     deadline: Deadline) -> list[Meta]:
+def record_generated(
+    container: Container, args: argparse.Namespace, figures: LoadFigures, deadline: Deadline
+) -> list[Meta]:
     """Validate and record the generated facts in batches of BATCH; what each correction needs to know."""
     gen = Generator(args.actors, args.seed, args.zipf)
     metas: list[Meta] = []
@@ -307,8 +334,9 @@ def _correction(meta: Meta, rng: random.Random) -> CorrectionIn:
     return CorrectionIn(changes=changes, reason="benchmark correction: a later report", reported_at=iso(later))
 
 
-def correct_and_retract(container: Container, metas: list[Meta], rng: random.Random, figures: LoadFigures,
-                        deadline: Deadline) -> None:
+def correct_and_retract(
+    container: Container, metas: list[Meta], rng: random.Random, figures: LoadFigures, deadline: Deadline
+) -> None:
     """CORRECTED_SHARE of the facts corrected, then RETRACTED_SHARE retracted, one at a time."""
     chosen = rng.sample(range(len(metas)), k=round(len(metas) * (CORRECTED_SHARE + RETRACTED_SHARE)))
     n_correct = round(len(metas) * CORRECTED_SHARE)

@@ -23,10 +23,20 @@ def ncpu() -> int:
 
 def _service_commit() -> str:
     with contextlib.suppress(OSError, subprocess.SubprocessError):
-        rev = subprocess.run(["git", "-C", str(REPO_ROOT), "rev-parse", "--short", "HEAD"],
-                             capture_output=True, text=True, timeout=10, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(REPO_ROOT), "status", "--porcelain", "--", "service", "migrations"],
-                               capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+        rev = subprocess.run(
+            ["git", "-C", str(REPO_ROOT), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(REPO_ROOT), "status", "--porcelain", "--", "service", "migrations"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
         return rev + (" (+ uncommitted changes in service/ or migrations/)" if dirty else "")
     return "unknown"
 
@@ -106,8 +116,9 @@ def quiet_or_note(limit_s: float, what: str, notes: list[str], verdict: str = "t
         return
     was_quiet, busy = wait_for_quiet(limit_s)
     if not was_quiet:
-        notes.append(f"{what}: the machine was still {busy:.0f}% busy with other work after waiting "
-                     f"{limit_s:g} s; {verdict}")
+        notes.append(
+            f"{what}: the machine was still {busy:.0f}% busy with other work after waiting {limit_s:g} s; {verdict}"
+        )
 
 
 def cpu_seconds_of(pid: int | None) -> float | None:

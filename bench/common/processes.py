@@ -123,13 +123,26 @@ class ServiceProcess:
         return code
 
 
-def start_process(argv: list[str], env: dict[str, str], log_path: Path, *, cwd: Path, port: int | None = None,
-                  name: str = "service", append: bool = False) -> ServiceProcess:
+def start_process(
+    argv: list[str],
+    env: dict[str, str],
+    log_path: Path,
+    *,
+    cwd: Path,
+    port: int | None = None,
+    name: str = "service",
+    append: bool = False,
+) -> ServiceProcess:
     """Any program as a child in its own process group, its output in ``log_path``."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab" if append else "wb") as log:
         process = subprocess.Popen(
-            argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            argv,
+            env=env,
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
             start_new_session=True,  # its children (API processes, workers) can be killed with it
         )
     return ServiceProcess(process, log_path, port, name)
@@ -137,8 +150,9 @@ def start_process(argv: list[str], env: dict[str, str], log_path: Path, *, cwd: 
 
 def start_service(args: list[str], env: dict[str, str], log_path: Path, port: int | None = None) -> ServiceProcess:
     # The log's folder as working directory: no stray .env file from the working tree.
-    return start_process([sys.executable, "-m", "service", *args], env, log_path, cwd=log_path.parent, port=port,
-                         append=True)
+    return start_process(
+        [sys.executable, "-m", "service", *args], env, log_path, cwd=log_path.parent, port=port, append=True
+    )
 
 
 def run_service(args: list[str], env: dict[str, str], log_path: Path, timeout: float = 60.0) -> tuple[int, str]:
@@ -171,7 +185,11 @@ def wait_healthy(child: ServiceProcess, timeout: float = 30.0) -> None:
 
 @contextmanager
 def serving(
-    database_url: str, tokens: str, log_path: Path, *extra_args: str, timeout: float = 30.0,
+    database_url: str,
+    tokens: str,
+    log_path: Path,
+    *extra_args: str,
+    timeout: float = 30.0,
     extra_env: dict[str, str] | None = None,
 ) -> Iterator[ServiceProcess]:
     """``python -m service serve --port P`` until healthy; killed on the way out whatever happens."""
@@ -236,8 +254,9 @@ def wait_answering(child: ServiceProcess, base: str, timeout: float = START_TIME
     with httpx.Client(base_url=base, timeout=2.0, trust_env=False) as client:
         while time.monotonic() < deadline:
             if child.process.poll() is not None:
-                raise BenchError(f"{child.name} exited with {child.process.returncode} before answering\n"
-                                 f"{log_tail(child)}")
+                raise BenchError(
+                    f"{child.name} exited with {child.process.returncode} before answering\n{log_tail(child)}"
+                )
             with contextlib.suppress(httpx.HTTPError):
                 if client.get("/healthz").status_code == 200:
                     return
@@ -275,8 +294,13 @@ class Finished:
     maxrss_kib: int
 
 
-def reap(child: ServiceProcess, started: float, timeout: float, poll: Callable[[float], None] | None = None,
-         interval: float = 0.1) -> Finished:
+def reap(
+    child: ServiceProcess,
+    started: float,
+    timeout: float,
+    poll: Callable[[float], None] | None = None,
+    interval: float = 0.1,
+) -> Finished:
     """Wait (bounded) for a child with wait4, so that its own CPU time and peak RSS are known."""
     while True:
         pid, status, usage = os.wait4(child.process.pid, os.WNOHANG)
@@ -284,8 +308,7 @@ def reap(child: ServiceProcess, started: float, timeout: float, poll: Callable[[
         if pid:
             child.process.returncode = os.waitstatus_to_exitcode(status)
             stop(child)  # the rest of its process group, if anything is left
-            return Finished(child.process.returncode, now - started, usage.ru_utime + usage.ru_stime,
-                            usage.ru_maxrss)
+            return Finished(child.process.returncode, now - started, usage.ru_utime + usage.ru_stime, usage.ru_maxrss)
         if poll is not None:
             poll(now - started)
         if now - started > timeout:
@@ -313,8 +336,9 @@ def workspace(keep: bool, prefix: str, say: Callable[[str], None] = print) -> It
 TOKEN = "bench"  # the bearer token every benchmark's server is started with (its scope varies)
 
 
-def service_command(name: str, argv: list[str], db_url: str, log_dir: Path, timeout: float,
-                    poll: Callable[[float], None] | None = None) -> Finished:
+def service_command(
+    name: str, argv: list[str], db_url: str, log_dir: Path, timeout: float, poll: Callable[[float], None] | None = None
+) -> Finished:
     """``python -m service ARGV`` on db_url; fails with the log's tail unless it exits 0."""
     env = clean_env() | {"TIMELINE_DATABASE_URL": db_url}
     started = time.monotonic()
@@ -325,8 +349,9 @@ def service_command(name: str, argv: list[str], db_url: str, log_dir: Path, time
     return done
 
 
-def start_server(name: str, db_url: str | None, tokens: str, log_dir: Path,
-                 extra_env: dict[str, str] | None = None) -> tuple[ServiceProcess, str]:
+def start_server(
+    name: str, db_url: str | None, tokens: str, log_dir: Path, extra_env: dict[str, str] | None = None
+) -> tuple[ServiceProcess, str]:
     """The service (db_url given) or the baseline app (db_url None) on a free loopback port, answering."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"

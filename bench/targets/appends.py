@@ -40,6 +40,8 @@ def accounting(ctx: Ctx, result: Load, stored: list[str] | None) -> str:
     ok = 0 <= extra <= ctx.args.connections * runs
     if not ok:
         ctx.report.failed = True
-    return (f"store {len(stored):,} facts, {result.ok_total:,} answered 2xx (warm-up included): "
-            f"{'OK' if ok else 'MISMATCH'} (wrk does not count answers in flight when it stops: up to "
-            f"{ctx.args.connections} per run)")
+    return (
+        f"store {len(stored):,} facts, {result.ok_total:,} answered 2xx (warm-up included): "
+        f"{'OK' if ok else 'MISMATCH'} (wrk does not count answers in flight when it stops: up to "
+        f"{ctx.args.connections} per run)"
+    )

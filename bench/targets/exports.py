@@ -57,8 +57,23 @@ from service.runtime import tune_garbage_collector
 from service.settings import Settings
 
 ACLED_COLUMNS = (
-    "event_id_cnty", "event_date", "time_precision", "event_type", "sub_event_type", "actor1", "assoc_actor_1",
-    "actor2", "country", "iso", "location", "latitude", "longitude", "source", "notes", "fatalities", "timestamp",
+    "event_id_cnty",
+    "event_date",
+    "time_precision",
+    "event_type",
+    "sub_event_type",
+    "actor1",
+    "assoc_actor_1",
+    "actor2",
+    "country",
+    "iso",
+    "location",
+    "latitude",
+    "longitude",
+    "source",
+    "notes",
+    "fatalities",
+    "timestamp",
 )
 
 
@@ -88,7 +103,7 @@ def generated(n: int, seed: int) -> list[dict[str, Any]]:
 
 def load(container: Container, raws: list[dict[str, Any]]) -> None:
     for start in range(0, len(raws), BATCH):
-        container.store.record_facts([validate_fact(raw) for raw in raws[start:start + BATCH]])
+        container.store.record_facts([validate_fact(raw) for raw in raws[start : start + BATCH]])
     container.read_models.catch_up()
     if container.engine.dialect.name == "postgresql":
         # Autovacuum analyzes a freshly loaded table soon anyway; before it does, the planner
@@ -123,8 +138,11 @@ def export_bytes(container: Container, spec: exports.ExportSpec) -> int:
         return exports.Exported(queries.fact_view(row), row.recorded_us)
 
     pages = queries.all_facts(
-        container.reading, queries.Axes(as_of_us=int(time.time() * 1e6)), queries.FactFilter(),
-        include_retracted=spec.keeps_retracted, item=item,
+        container.reading,
+        queries.Axes(as_of_us=int(time.time() * 1e6)),
+        queries.FactFilter(),
+        include_retracted=spec.keeps_retracted,
+        item=item,
     )
     return sum(len(chunk) for chunk in exports.chunks(spec, pages))
 
@@ -135,13 +153,21 @@ def section_exports(container: Container, facts: int) -> dict[str, float]:
     base_s, base_size = timed(lambda: raw_read(container))
     figures = {"R facts/s": facts / base_s}
     print(f"  {'R raw read':<22} {facts / base_s:>9,.0f} facts/s {base_size / base_s / 1e6:>7.1f} MB/s   1.00")
-    for fmt, rows in (("jsonl", "fact"), ("csv", "fact"), ("csv", "actor"), ("geojson", "fact"),
-                      ("ics", "fact"), ("timelinejs", "fact")):
+    for fmt, rows in (
+        ("jsonl", "fact"),
+        ("csv", "fact"),
+        ("csv", "actor"),
+        ("geojson", "fact"),
+        ("ics", "fact"),
+        ("timelinejs", "fact"),
+    ):
         spec = exports.ExportSpec(fmt, rows)
         seconds, size = timed(lambda spec=spec: export_bytes(container, spec))
         label = f"{fmt}" + (" per actor" if rows == "actor" else "")
-        print(f"  {label:<22} {facts / seconds:>9,.0f} facts/s {size / seconds / 1e6:>7.1f} MB/s"
-              f"   {base_s / seconds:.2f}   ({size / 1e6:.1f} MB)")
+        print(
+            f"  {label:<22} {facts / seconds:>9,.0f} facts/s {size / seconds / 1e6:>7.1f} MB/s"
+            f"   {base_s / seconds:.2f}   ({size / 1e6:.1f} MB)"
+        )
         figures[f"export {label} facts/s"] = facts / seconds
     return figures
 
@@ -161,14 +187,21 @@ def section_http(url: str, folder: Path, facts: int) -> dict[str, float]:
             started = time.perf_counter()
             first = None
             size = 0
-            with httpx.stream("GET", f"{server.base_url}/v1/export", params={"format": fmt},
-                              headers={"Authorization": f"Bearer {TOKEN}"}, timeout=600) as response:
+            with httpx.stream(
+                "GET",
+                f"{server.base_url}/v1/export",
+                params={"format": fmt},
+                headers={"Authorization": f"Bearer {TOKEN}"},
+                timeout=600,
+            ) as response:
                 for chunk in response.iter_raw():
                     first = first or time.perf_counter() - started
                     size += len(chunk)
             total = time.perf_counter() - started
-            print(f"  {fmt:<8} first byte {1000 * (first or 0):6.1f} ms, {total:6.2f} s, {facts / total:>8,.0f} facts/s,"
-                  f" {size / 1e6:6.1f} MB; RSS {before:.0f} -> {peak_rss_mb(server.pid):.0f} MB")
+            print(
+                f"  {fmt:<8} first byte {1000 * (first or 0):6.1f} ms, {total:6.2f} s, {facts / total:>8,.0f} facts/s,"
+                f" {size / 1e6:6.1f} MB; RSS {before:.0f} -> {peak_rss_mb(server.pid):.0f} MB"
+            )
             figures[f"HTTP {fmt} s"] = total
     return figures
 
@@ -191,6 +224,7 @@ def section_stats(container: Container, facts: int) -> dict[str, float]:
     print(f"  {'C count by type':<22} {1000 * base:8.1f} ms   1.00")
     # actor-0001 is the busiest actor (about 5 % of the facts), actor-0300 one of the quiet ones.
     for by, actors in (("day", ()), ("week", ()), ("month", ()), ("month", ("actor-0001",)), ("day", ("actor-0300",))):
+
         def run(by: str = by, actors: tuple[str, ...] = actors) -> Any:
             with container.engine.connect() as conn:
                 daily = queries.daily_counts(conn, queries.Axes(), queries.FactFilter(actors=actors))
@@ -215,12 +249,23 @@ def acled_rows(raws: list[dict[str, Any]]) -> Iterator[dict[str, str]]:
             continue
         sides = [a["id"] for a in raw["actors"]] + ["civilians"]
         yield {
-            "event_id_cnty": f"IRQ{n}", "event_date": raw["occurred_at"][:10], "time_precision": "1",
-            "event_type": kinds[0], "sub_event_type": kinds[1], "actor1": sides[0], "assoc_actor_1": "",
-            "actor2": sides[1], "country": "Iraq", "iso": "368", "location": place["name"],
-            "latitude": str(place.get("lat", "")), "longitude": str(place.get("lon", "")),
-            "source": "Example News; Wire", "notes": f"On that day a drone strike was reported ({n}).",
-            "fatalities": str(raw.get("fatalities") or 0), "timestamp": "1580000000",
+            "event_id_cnty": f"IRQ{n}",
+            "event_date": raw["occurred_at"][:10],
+            "time_precision": "1",
+            "event_type": kinds[0],
+            "sub_event_type": kinds[1],
+            "actor1": sides[0],
+            "assoc_actor_1": "",
+            "actor2": sides[1],
+            "country": "Iraq",
+            "iso": "368",
+            "location": place["name"],
+            "latitude": str(place.get("lat", "")),
+            "longitude": str(place.get("lon", "")),
+            "source": "Example News; Wire",
+            "notes": f"On that day a drone strike was reported ({n}).",
+            "fatalities": str(raw.get("fatalities") or 0),
+            "timestamp": "1580000000",
         }
 
 
@@ -258,8 +303,10 @@ def section_imports(backend: str, folder: Path, n: int, seed: int) -> dict[str, 
         finally:
             container.close()
         base = base or rows / seconds
-        print(f"  {kind:<8} {rows:>7,} rows {rows / seconds:>9,.0f} rows/s   {rows / seconds / base:.2f}"
-              f"   ({recorded:,} events in the store)")
+        print(
+            f"  {kind:<8} {rows:>7,} rows {rows / seconds:>9,.0f} rows/s   {rows / seconds / base:.2f}"
+            f"   ({recorded:,} events in the store)"
+        )
         figures[f"import {kind} rows/s"] = rows / seconds
     return figures
 

@@ -61,11 +61,11 @@ class Load:
 
     def text(self) -> str:
         errors = ", ".join(f"{k} {v}" for k, v in self.socket_errors.items() if v) or "0"
-        return (f"{self.rps:,.0f} req/s, p50 {fmt_ms(self.p50_ms)} / p99 {fmt_ms(self.p99_ms)} ms, "
-                f"non-2xx {self.non2xx}, socket errors {errors}; CPU: server {fmt_pct(self.server_cpu)}, "
-                f"client {fmt_pct(self.client_cpu)}, other {fmt_pct(self.other_cpu)} ({self.tool})")
-
-
+        return (
+            f"{self.rps:,.0f} req/s, p50 {fmt_ms(self.p50_ms)} / p99 {fmt_ms(self.p99_ms)} ms, "
+            f"non-2xx {self.non2xx}, socket errors {errors}; CPU: server {fmt_pct(self.server_cpu)}, "
+            f"client {fmt_pct(self.client_cpu)}, other {fmt_pct(self.other_cpu)} ({self.tool})"
+        )
 
 
 WRK_DONE = r"""
@@ -98,7 +98,8 @@ def post_script(token: str) -> str:
     prefix = uuid_prefix()
     event_id, body = make_body(prefix[:8], 0, 0)
     head, tail = body.decode().split(event_id)
-    return f"""
+    return (
+        f"""
 local counter = 0
 local head = [==[{head}]==]
 local tail = [==[{tail}]==]
@@ -107,12 +108,15 @@ request = function()
   counter = counter + 1
   return wrk.format("POST", "/v1/events", headers, head .. string.format("{prefix}%012x", counter) .. tail)
 end
-""" + WRK_DONE
+"""
+        + WRK_DONE
+    )
 
 
 def get_script(paths: list[str], token: str) -> str:
     listed = ",\n  ".join(f'"{p}"' for p in paths)
-    return f"""
+    return (
+        f"""
 local paths = {{
   {listed}
 }}
@@ -122,17 +126,29 @@ request = function()
   i = i % #paths + 1
   return wrk.format("GET", paths[i], headers)
 end
-""" + WRK_DONE
+"""
+        + WRK_DONE
+    )
 
 
-def wrk_once(ctx: Ctx, server: ServiceProcess, base: str, script: str, seconds: float,
-             label: str) -> tuple[dict[str, Any], Finished, float | None, float | None]:
+def wrk_once(
+    ctx: Ctx, server: ServiceProcess, base: str, script: str, seconds: float, label: str
+) -> tuple[dict[str, Any], Finished, float | None, float | None]:
     """One wrk run: its done() figures, its own run (CPU), the server's CPU and everything else's (% of a core)."""
     path = ctx.workdir / f"{label}.lua"
     path.write_text(script)
     duration = max(1, round(seconds))
-    argv = [ctx.wrk or "wrk", "-t1", f"-c{ctx.args.connections}", f"-d{duration}s", "--timeout", "10s",
-            "-s", str(path), base]
+    argv = [
+        ctx.wrk or "wrk",
+        "-t1",
+        f"-c{ctx.args.connections}",
+        f"-d{duration}s",
+        "--timeout",
+        "10s",
+        "-s",
+        str(path),
+        base,
+    ]
     cpu0, busy0 = cpu_seconds_of(server.process.pid), machine_busy_ticks()
     started = time.monotonic()
     child = start_child(f"wrk-{label}", argv, clean_env(), ctx.workdir / f"wrk-{label}.log")
@@ -142,7 +158,7 @@ def wrk_once(ctx: Ctx, server: ServiceProcess, base: str, script: str, seconds: 
     lines = [line for line in out.splitlines() if line.startswith(RESULT_MARK)]
     if done.code != 0 or not lines:
         raise BenchError(f"wrk failed (exit {done.code})\n{log_tail(child)}")
-    result = orjson.loads(lines[-1][len(RESULT_MARK):])
+    result = orjson.loads(lines[-1][len(RESULT_MARK) :])
     server_cpu = None if cpu0 is None or cpu1 is None else 100 * (cpu1 - cpu0) / done.wall_s
     other = None
     if busy0 and busy1 and busy1[1] > busy0[1] and server_cpu is not None:
@@ -151,20 +167,25 @@ def wrk_once(ctx: Ctx, server: ServiceProcess, base: str, script: str, seconds: 
     return result, done, server_cpu, other
 
 
-def drive(ctx: Ctx, server: ServiceProcess, base: str, label: str, *, token: str = "",
-          paths: list[str] | None = None) -> Load:
+def drive(
+    ctx: Ctx, server: ServiceProcess, base: str, label: str, *, token: str = "", paths: list[str] | None = None
+) -> Load:
     """A warm-up, then the measured window, of POSTs of unique facts (no paths) or GETs of paths."""
     result = _drive(ctx, server, base, label, token, paths)
     if result.other_cpu is not None and result.other_cpu > DISTURBED_PCT and "postgres" not in label:
-        ctx.report.notes.append(f"{label}: other processes used {result.other_cpu:.0f}% of a core during the window; "
-                                "that figure is disturbed")
+        ctx.report.notes.append(
+            f"{label}: other processes used {result.other_cpu:.0f}% of a core during the window; "
+            "that figure is disturbed"
+        )
     return result
 
 
 def _drive(ctx: Ctx, server: ServiceProcess, base: str, label: str, token: str, paths: list[str] | None) -> Load:
     ctx.quiet(label)
-    progress(f"  {label}: {ctx.args.warmup:g} s warm-up + {ctx.args.seconds:g} s, "
-             f"{ctx.args.connections} connections ({'wrk' if ctx.wrk else 'bench.loadgen'}) ...")
+    progress(
+        f"  {label}: {ctx.args.warmup:g} s warm-up + {ctx.args.seconds:g} s, "
+        f"{ctx.args.connections} connections ({'wrk' if ctx.wrk else 'bench.loadgen'}) ..."
+    )
     if ctx.wrk:
         ok_total = 0
         if ctx.args.warmup > 0:
@@ -178,13 +199,27 @@ def _drive(ctx: Ctx, server: ServiceProcess, base: str, label: str, token: str, 
         ok_total += ok
         seconds = r["duration_us"] / 1e6
         return Load(
-            tool="wrk", rps=ok / seconds if seconds else 0.0, p50_ms=r["p50_us"] / 1000, p99_ms=r["p99_us"] / 1000,
-            non2xx=r["non2xx"], socket_errors={k: r[k] for k in ("connect", "read", "write", "timeout")},
-            ok_total=ok_total, client_cpu=100 * done.cpu_s / done.wall_s, server_cpu=server_cpu, other_cpu=other,
-            max_rss_kib=rss.max_rss_kib, hwm_kib=rss.hwm_kib,
+            tool="wrk",
+            rps=ok / seconds if seconds else 0.0,
+            p50_ms=r["p50_us"] / 1000,
+            p99_ms=r["p99_us"] / 1000,
+            non2xx=r["non2xx"],
+            socket_errors={k: r[k] for k in ("connect", "read", "write", "timeout")},
+            ok_total=ok_total,
+            client_cpu=100 * done.cpu_s / done.wall_s,
+            server_cpu=server_cpu,
+            other_cpu=other,
+            max_rss_kib=rss.max_rss_kib,
+            hwm_kib=rss.hwm_kib,
         )
-    ns = argparse.Namespace(connections=ctx.args.connections, warmup=ctx.args.warmup, seconds=ctx.args.seconds,
-                            request_timeout=30.0, shared_pool=False, wait_idle=0)
+    ns = argparse.Namespace(
+        connections=ctx.args.connections,
+        warmup=ctx.args.warmup,
+        seconds=ctx.args.seconds,
+        request_timeout=30.0,
+        shared_pool=False,
+        wait_idle=0,
+    )
     with RssWatch(server.process.pid) as rss:
         if paths is None:
             r = run_load(server, base, ns, ctx.workdir, token)
@@ -192,12 +227,18 @@ def _drive(ctx: Ctx, server: ServiceProcess, base: str, label: str, token: str, 
             r = run_load(server, base, ns, ctx.workdir, token, path=paths[0], get=True)
     window = r["errors_in_window"]
     return Load(
-        tool="bench.loadgen", rps=r["requests_per_s"], p50_ms=r["p50_ms"], p99_ms=r["p99_ms"],
+        tool="bench.loadgen",
+        rps=r["requests_per_s"],
+        p50_ms=r["p50_ms"],
+        p99_ms=r["p99_ms"],
         non2xx=sum(v for k, v in window.items() if k.startswith("HTTP ")),
         socket_errors={k: v for k, v in window.items() if not k.startswith("HTTP ")},
         ok_total=sum(v for k, v in r["status_total"].items() if k.startswith("2")),
-        client_cpu=r["loadgen_cpu_pct"], server_cpu=r["server_cpu_pct"], other_cpu=other_cpu_pct(r),
-        max_rss_kib=rss.max_rss_kib, hwm_kib=rss.hwm_kib,
+        client_cpu=r["loadgen_cpu_pct"],
+        server_cpu=r["server_cpu_pct"],
+        other_cpu=other_cpu_pct(r),
+        max_rss_kib=rss.max_rss_kib,
+        hwm_kib=rss.hwm_kib,
         ids=None if paths is not None else {str(uuid.UUID(i)) for i in r["created_ids"]},
     )
 
@@ -214,8 +255,10 @@ def resolve_wrk(report: Report) -> str | None:
                 if result.returncode != 0:
                     raise BenchError(f"{' '.join(argv)} failed: {result.stderr.strip()[-300:]}")
         except (BenchError, OSError, subprocess.SubprocessError) as exc:
-            report.notes.append(f"could not install wrk ({exc}); bench.loadgen (asyncio + httpx in another "
-                                "process) drove the HTTP targets instead")
+            report.notes.append(
+                f"could not install wrk ({exc}); bench.loadgen (asyncio + httpx in another "
+                "process) drove the HTTP targets instead"
+            )
         found = shutil.which("wrk")
         if found:
             report.notes.append("wrk was not installed: the suite installed the Debian package")
@@ -242,8 +285,11 @@ def baseline_http(ctx: Ctx, which: str) -> Load:
         result = drive(ctx, child, base, which, paths=None if which == "B1" else ["/v1/ping"])
     finally:
         stop_server(child, ctx.report.notes)
-    what = ("FastAPI+uvicorn echo of a fact-sized POST (pydantic validation, 201)" if which == "B1"
-            else "FastAPI+uvicorn GET /v1/ping, small JSON object")
+    what = (
+        "FastAPI+uvicorn echo of a fact-sized POST (pydantic validation, 201)"
+        if which == "B1"
+        else "FastAPI+uvicorn GET /v1/ping, small JSON object"
+    )
     ctx.report.baselines.append((which, "-", f"{what}: {result.text()}"))
     if result.non2xx or any(result.socket_errors.values()):
         ctx.report.notes.append(f"{which}: errors in the window ({result.non2xx} non-2xx, {result.socket_errors})")
@@ -258,7 +304,12 @@ def baseline_http(ctx: Ctx, which: str) -> Load:
 
 
 def run_load(
-    child: ServiceProcess, base: str, args: argparse.Namespace, workdir: Path, token: str, path: str = "/v1/events",
+    child: ServiceProcess,
+    base: str,
+    args: argparse.Namespace,
+    workdir: Path,
+    token: str,
+    path: str = "/v1/events",
     get: bool = False,
 ) -> dict[str, Any]:
     """Drive ``child`` with bench/loadgen.py in its own process: POSTs of unique facts to ``path``
@@ -269,15 +320,25 @@ def run_load(
         was_quiet, quiet_before = wait_for_quiet(args.wait_idle)
     out = workdir / f"load-{child.name.split()[0]}.json"
     argv = [
-        sys.executable, "-m", "bench.loadgen",
-        "--url", f"{base}{path}",
-        "--connections", str(args.connections),
-        "--warmup", str(args.warmup),
-        "--seconds", str(args.seconds),
-        "--request-timeout", str(args.request_timeout),
-        "--server-pid", str(child.process.pid),
-        "--run-id", uuid.uuid4().hex[:8],
-        "--out", str(out),
+        sys.executable,
+        "-m",
+        "bench.loadgen",
+        "--url",
+        f"{base}{path}",
+        "--connections",
+        str(args.connections),
+        "--warmup",
+        str(args.warmup),
+        "--seconds",
+        str(args.seconds),
+        "--request-timeout",
+        str(args.request_timeout),
+        "--server-pid",
+        str(child.process.pid),
+        "--run-id",
+        uuid.uuid4().hex[:8],
+        "--out",
+        str(out),
     ]
     if token:
         argv += ["--token", token]
@@ -307,4 +368,3 @@ def other_cpu_pct(r: dict[str, Any]) -> float | None:
     if r["machine_busy_pct"] is None or r["server_cpu_pct"] is None or r["loadgen_cpu_pct"] is None:
         return None
     return max(0.0, r["machine_busy_pct"] * ncpu() - r["server_cpu_pct"] - r["loadgen_cpu_pct"])
-

@@ -39,7 +39,9 @@ def import_files(ctx: Ctx) -> tuple[Path, Path]:
     return ctx.files
 
 
-def timed_import(ctx: Ctx, backend: str, path: Path, n: int, phase: str, startup: float | None = None) -> dict[str, Any]:
+def timed_import(
+    ctx: Ctx, backend: str, path: Path, n: int, phase: str, startup: float | None = None
+) -> dict[str, Any]:
     """Fresh database; `migrate` (schema), `migrate` again (start-up cost, unless given), then `import FILE`,
     polled."""
     db_url, db_path = ctx.fresh_db(backend, phase)
@@ -66,8 +68,13 @@ def timed_import(ctx: Ctx, backend: str, path: Path, n: int, phase: str, startup
         raise BenchError(f"after the import the store's head is {head}, not {n} {probe.error}".rstrip())
     if read_models != head:
         raise BenchError(f"after the import the read models are at {read_models}, not at the head {head}")
-    return {"url": db_url, "path": db_path, "startup": startup, "done": done,
-            "head_at": head_at[0] if head_at else done.wall_s}
+    return {
+        "url": db_url,
+        "path": db_path,
+        "startup": startup,
+        "done": done,
+        "head_at": head_at[0] if head_at else done.wall_s,
+    }
 
 
 def batch_posts(ctx: Ctx, backend: str, path: Path, n: int) -> tuple[float, str]:
@@ -80,9 +87,15 @@ def batch_posts(ctx: Ctx, backend: str, path: Path, n: int) -> tuple[float, str]
             deadline = time.monotonic() + max(120.0, n / 200)
             elapsed = 0.0  # in the POSTs only, not in building their bodies
             requests = 0
-            with httpx.Client(base_url=base, timeout=120.0, trust_env=False,
-                              headers={"authorization": f"Bearer {TOKEN}", "content-type": "application/json"}) as client, \
-                    open(path, "rb") as fh:
+            with (
+                httpx.Client(
+                    base_url=base,
+                    timeout=120.0,
+                    trust_env=False,
+                    headers={"authorization": f"Bearer {TOKEN}", "content-type": "application/json"},
+                ) as client,
+                open(path, "rb") as fh,
+            ):
                 while lines := [line.rstrip(b"\n") for _, line in zip(range(BATCH), fh, strict=False)]:
                     body = b'{"events":[' + b",".join(lines) + b"]}"
                     started = time.perf_counter()
@@ -90,8 +103,9 @@ def batch_posts(ctx: Ctx, backend: str, path: Path, n: int) -> tuple[float, str]
                     elapsed += time.perf_counter() - started
                     requests += 1
                     if response.status_code != 201:
-                        raise BenchError(f"POST /v1/events/batch answered {response.status_code}: "
-                                         f"{response.text[:300]}")
+                        raise BenchError(
+                            f"POST /v1/events/batch answered {response.status_code}: {response.text[:300]}"
+                        )
                     if time.monotonic() > deadline:
                         raise BenchError("the batch POSTs took too long")
         finally:
@@ -103,8 +117,10 @@ def batch_posts(ctx: Ctx, backend: str, path: Path, n: int) -> tuple[float, str]
             probe.close()
         if head != n:
             ctx.report.failed = True
-        return n / elapsed, (f"{requests} requests back to back on one connection, {elapsed:.2f} s in the POSTs; "
-                             f"store head {head:,} ({'OK' if head == n else 'MISMATCH'})")
+        return n / elapsed, (
+            f"{requests} requests back to back on one connection, {elapsed:.2f} s in the POSTs; "
+            f"store head {head:,} ({'OK' if head == n else 'MISMATCH'})"
+        )
     finally:
         ctx.release_db(db_url, db_path)
 
@@ -131,11 +147,17 @@ def run(ctx: Ctx, backend: str) -> list[Figure]:
     second = timed_import(ctx, backend, two, 2 * n, "import2", first["startup"])
     ctx.release_db(second["url"], second["path"])
     rss_n, rss_2n = mb(first["done"].maxrss_kib), mb(second["done"].maxrss_kib)
-    figures.append(Figure(
-        "2d", rss_2n, rss_n, "N",
-        f"peak RSS (ru_maxrss) of `import`: {rss_n:,.0f} MB for {n:,} facts, {rss_2n:,.0f} MB for "
-        f"{2 * n:,} ({2 * n / max(second['done'].wall_s - second['startup'], 1e-3):,.0f} facts/s, "
-        "read models caught up)"))
+    figures.append(
+        Figure(
+            "2d",
+            rss_2n,
+            rss_n,
+            "N",
+            f"peak RSS (ru_maxrss) of `import`: {rss_n:,.0f} MB for {n:,} facts, {rss_2n:,.0f} MB for "
+            f"{2 * n:,} ({2 * n / max(second['done'].wall_s - second['startup'], 1e-3):,.0f} facts/s, "
+            "read models caught up)",
+        )
+    )
     return figures
 
 
@@ -145,14 +167,24 @@ def import_figures(n: int, first: dict[str, Any], b2: float | None) -> list[Figu
     store_s = max(first["head_at"] - startup, 1e-3)
     all_s = max(done.wall_s - startup, 1e-3)
     return [
-        Figure("2a", n / store_s, b2, "B2 batched",
-               f"{n:,} facts; the store held them {first['head_at']:.2f} s after launch (polled every "
-               f"0.1 s); the command's start-up, {startup:.2f} s (a `migrate` on the same store), left "
-               f"out; {n / first['head_at']:,.0f} facts/s with it"),
-        Figure("2b", n / all_s, b2, "B2 batched",
-               f"the command exits after catching up the read models: {done.wall_s:.2f} s from launch, "
-               f"{n / done.wall_s:,.0f} facts/s with the start-up (the webhook outbox is not moved by "
-               "import; the server catches it up, and with no subscription it writes nothing)"),
+        Figure(
+            "2a",
+            n / store_s,
+            b2,
+            "B2 batched",
+            f"{n:,} facts; the store held them {first['head_at']:.2f} s after launch (polled every "
+            f"0.1 s); the command's start-up, {startup:.2f} s (a `migrate` on the same store), left "
+            f"out; {n / first['head_at']:,.0f} facts/s with it",
+        ),
+        Figure(
+            "2b",
+            n / all_s,
+            b2,
+            "B2 batched",
+            f"the command exits after catching up the read models: {done.wall_s:.2f} s from launch, "
+            f"{n / done.wall_s:,.0f} facts/s with the start-up (the webhook outbox is not moved by "
+            "import; the server catches it up, and with no subscription it writes nothing)",
+        ),
     ]
 
 
@@ -160,18 +192,25 @@ def rebuild(ctx: Ctx, backend: str, n: int, first: dict[str, Any]) -> Figure:
     """3: ``rebuild-projections`` on the imported store; the read models' position checked against the head."""
     ctx.quiet(f"rebuild ({backend})")
     progress(f"  rebuild-projections on the imported store ({backend}) ...")
-    rebuilt = service_command(f"rebuild-{backend}", ["rebuild-projections"], first["url"], ctx.workdir,
-                              max(300.0, n / 500))
+    rebuilt = service_command(
+        f"rebuild-{backend}", ["rebuild-projections"], first["url"], ctx.workdir, max(300.0, n / 500)
+    )
     probe = StoreProbe(first["url"])
     try:
         position, head = probe.position("read_models"), probe.head()
     finally:
         probe.close()
     if position != head or not head:
-        raise BenchError(f"after the rebuild the read models are at {position}, the head at {head} "
-                         f"{probe.error}".rstrip())
+        raise BenchError(
+            f"after the rebuild the read models are at {position}, the head at {head} {probe.error}".rstrip()
+        )
     startup = first["startup"]
     rebuild_s = max(rebuilt.wall_s - startup, 1e-3)
-    return Figure("3", n / rebuild_s, None, "",
-                  f"{n:,} events replayed into the read models, {rebuilt.wall_s:.2f} s from launch, "
-                  f"start-up {startup:.2f} s left out ({n / rebuilt.wall_s:,.0f} facts/s with it)")
+    return Figure(
+        "3",
+        n / rebuild_s,
+        None,
+        "",
+        f"{n:,} events replayed into the read models, {rebuilt.wall_s:.2f} s from launch, "
+        f"start-up {startup:.2f} s left out ({n / rebuilt.wall_s:,.0f} facts/s with it)",
+    )

@@ -64,8 +64,11 @@ def run(ctx: Ctx, backend: str) -> list[Figure]:
 
 def grow(ctx: Ctx, container: Container, backend: str, db_path: Path | None) -> StoreFacts:
     """Load to --facts; with target 5, in steps, measuring at each step (the report's curve)."""
-    sizes = sorted({min(s, ctx.args.facts) for s in CURVE_SIZES} | {ctx.args.facts}) if 5 in ctx.args.only \
+    sizes = (
+        sorted({min(s, ctx.args.facts) for s in CURVE_SIZES} | {ctx.args.facts})
+        if 5 in ctx.args.only
         else [ctx.args.facts]
+    )
     loaded = 0
     curve: list[tuple[str, ...]] = []
     sf: StoreFacts | None = None
@@ -83,15 +86,17 @@ def grow(ctx: Ctx, container: Container, backend: str, db_path: Path | None) -> 
 
 def load_more(ctx: Ctx, container: Container, n: int, step: int) -> float:
     """n more facts through the shared loader (a seed per step: new facts, same distribution)."""
-    ns = argparse.Namespace(facts=n, actors=ACTORS, seed=1 + step * 1000, zipf=ctx.args.zipf,
-                            max_load_seconds=max(900.0, n / 250))
+    ns = argparse.Namespace(
+        facts=n, actors=ACTORS, seed=1 + step * 1000, zipf=ctx.args.zipf, max_load_seconds=max(900.0, n / 250)
+    )
     started = time.perf_counter()
     load(container, ns, LoadFigures())
     return time.perf_counter() - started
 
 
-def growth_row(ctx: Ctx, container: Container, backend: str, db_path: Path | None, step: int, size: int,
-               load_s: float) -> tuple[StoreFacts, tuple[str, ...]]:
+def growth_row(
+    ctx: Ctx, container: Container, backend: str, db_path: Path | None, step: int, size: int, load_s: float
+) -> tuple[StoreFacts, tuple[str, ...]]:
     """At one size: a single-fact append's cost and the median actor's state, in-process."""
     ctx.quiet(f"growth at {size} facts ({backend})")
     appends = single_appends(container, 500 + step, ctx.args.appends, ctx.args.zipf)
@@ -99,9 +104,16 @@ def growth_row(ctx: Ctx, container: Container, backend: str, db_path: Path | Non
     sf = store_facts(container, db_path)
     params = make_params(random.Random(7 + step), "now", sf, ctx.args.query_warmup + ctx.args.queries)
     s = query_series(ctx, container, "state median", sf.median, run_state(sf.median), params)
-    return sf, (f"{sf.facts:,}", f"{load_s:.1f}", fmt(pct(appends, 50), ".2f"), fmt(pct(appends, 99), ".2f"),
-            fmt(pct(s.times_ms, 50), ".2f"), fmt(pct(s.times_ms, 99), ".2f"),
-            f"{sf.median} ({sf.median_facts:,})", f"{100 * sf.busiest_facts / sf.facts:.1f}%")
+    return sf, (
+        f"{sf.facts:,}",
+        f"{load_s:.1f}",
+        fmt(pct(appends, 50), ".2f"),
+        fmt(pct(appends, 99), ".2f"),
+        fmt(pct(s.times_ms, 50), ".2f"),
+        fmt(pct(s.times_ms, 99), ".2f"),
+        f"{sf.median} ({sf.median_facts:,})",
+        f"{100 * sf.busiest_facts / sf.facts:.1f}%",
+    )
 
 
 def single_appends(container: Container, seed: int, count: int, zipf: float, warmup: int = 10) -> list[float]:
@@ -117,8 +129,9 @@ def single_appends(container: Container, seed: int, count: int, zipf: float, war
     return times
 
 
-def query_series(ctx: Ctx, container: Container, name: str, actor: str, run: Any, params: list[Any],
-                 backend: str = "") -> Series:
+def query_series(
+    ctx: Ctx, container: Container, name: str, actor: str, run: Any, params: list[Any], backend: str = ""
+) -> Series:
     """One measured row; on SQLite a row disturbed by other processes is remembered for a note."""
     series = Series(name, actor)
     measure(container.engine, series, params, run, warmup=ctx.args.query_warmup, max_seconds=ctx.args.query_seconds)
@@ -130,14 +143,21 @@ def query_series(ctx: Ctx, container: Container, name: str, actor: str, run: Any
 def series_text(s: Series) -> str:
     n = f"{len(s.times_ms)}" + (" (cut short)" if s.cut_short else "")
     rows = f"{sum(s.rows) / len(s.rows):.0f}" if s.rows else "-"
-    return (f"{s.actor}: n {n}, rows {rows}, p50 {fmt_ms(pct(s.times_ms, 50))} / p99 {fmt_ms(pct(s.times_ms, 99))} / "
-            f"max {fmt_ms(max(s.times_ms) if s.times_ms else None)} ms; own CPU {fmt_pct(s.own_cpu)}, "
-            f"other {fmt_pct(s.other_cpu)}")
+    return (
+        f"{s.actor}: n {n}, rows {rows}, p50 {fmt_ms(pct(s.times_ms, 50))} / p99 {fmt_ms(pct(s.times_ms, 99))} / "
+        f"max {fmt_ms(max(s.times_ms) if s.times_ms else None)} ms; own CPU {fmt_pct(s.own_cpu)}, "
+        f"other {fmt_pct(s.other_cpu)}"
+    )
 
 
-STATE_KEYS = {("median", "now"): ("4a", "4b"), ("median", "as_of"): ("4c", "4d"),
-              ("median", "as_of_rep"): ("4e", "4f"), ("busiest", "now"): (None, "4g"),
-              ("busiest", "as_of"): (None, "4h"), ("busiest", "as_of_rep"): (None, "4i")}
+STATE_KEYS = {
+    ("median", "now"): ("4a", "4b"),
+    ("median", "as_of"): ("4c", "4d"),
+    ("median", "as_of_rep"): ("4e", "4f"),
+    ("busiest", "now"): (None, "4g"),
+    ("busiest", "as_of"): (None, "4h"),
+    ("busiest", "as_of_rep"): (None, "4i"),
+}
 
 
 def state_rows(ctx: Ctx, container: Container, backend: str, sf: StoreFacts) -> list[Figure]:
@@ -147,10 +167,18 @@ def state_rows(ctx: Ctx, container: Container, backend: str, sf: StoreFacts) -> 
     kinds = {k: make_params(rng, k, sf, n_all) for k in ("now", "as_of", "as_of_rep")}
     ctx.quiet(f"state queries ({backend})")
     share = 100 * sf.busiest_facts / sf.facts
-    ctx.report.details.append(("4", backend, (
-        f"store: {sf.facts:,} facts over {sf.actors_named:,} actors (Zipf s={ctx.args.zipf:g}), {sf.corrected:,} "
-        f"corrections, {sf.retracted:,} retractions, {sf.size}; busiest {sf.busiest} in {sf.busiest_facts:,} facts "
-        f"({share:.1f}%), median {sf.median} in {sf.median_facts:,}")))
+    ctx.report.details.append(
+        (
+            "4",
+            backend,
+            (
+                f"store: {sf.facts:,} facts over {sf.actors_named:,} actors (Zipf s={ctx.args.zipf:g}), "
+                f"{sf.corrected:,} corrections, {sf.retracted:,} retractions, {sf.size}; "
+                f"busiest {sf.busiest} in {sf.busiest_facts:,} facts "
+                f"({share:.1f}%), median {sf.median} in {sf.median_facts:,}"
+            ),
+        )
+    )
     figures: list[Figure] = []
     for (who, kind), (k50, k99) in STATE_KEYS.items():
         actor = sf.median if who == "median" else sf.busiest
@@ -161,12 +189,15 @@ def state_rows(ctx: Ctx, container: Container, backend: str, sf: StoreFacts) -> 
         figures.append(Figure(k99, pct(s.times_ms, 99), detail=series_text(s)))
     for key, actor, from_random in (("4j", sf.median, False), ("4k", sf.busiest, True)):
         progress(f"  timeline {actor} ({backend}) ...")
-        s = query_series(ctx, container, f"timeline {actor}", actor, run_timeline(actor, from_random), kinds["now"],
-                         backend)
+        s = query_series(
+            ctx, container, f"timeline {actor}", actor, run_timeline(actor, from_random), kinds["now"], backend
+        )
         figures.append(Figure(key, pct(s.times_ms, 50), detail=series_text(s)))
     if ctx.disturbed:
-        ctx.note(f"in-process queries ({backend}): other processes used more than {DISTURBED_PCT:g}% "
-                 f"of a core during {len(ctx.disturbed)} of the rows: those figures are disturbed")
+        ctx.note(
+            f"in-process queries ({backend}): other processes used more than {DISTURBED_PCT:g}% "
+            f"of a core during {len(ctx.disturbed)} of the rows: those figures are disturbed"
+        )
         ctx.disturbed.clear()
     return figures
 
@@ -174,8 +205,10 @@ def state_rows(ctx: Ctx, container: Container, backend: str, sf: StoreFacts) -> 
 def state_http(ctx: Ctx, backend: str, db_url: str, sf: StoreFacts, ats: list[int]) -> list[Figure]:
     """4l and 4m: the median actor's state at random dates over HTTP, and the server's memory meanwhile."""
     b3 = baseline_http(ctx, "B3")
-    paths = [f"/v1/actors/{sf.median}/state?at="
-             f"{dt.datetime.fromtimestamp(a / 1e6, dt.UTC).strftime('%Y-%m-%dT%H:%M:%SZ')}" for a in ats]
+    paths = [
+        f"/v1/actors/{sf.median}/state?at={dt.datetime.fromtimestamp(a / 1e6, dt.UTC).strftime('%Y-%m-%dT%H:%M:%SZ')}"
+        for a in ats
+    ]
     child, base = start_server(f"service-{backend} state", db_url, f"{TOKEN}:read", ctx.workdir)
     try:
         check = httpx.get(base + paths[0], headers={"authorization": f"Bearer {TOKEN}"}, timeout=30, trust_env=False)
@@ -189,8 +222,11 @@ def state_http(ctx: Ctx, backend: str, db_url: str, sf: StoreFacts, ats: list[in
         ctx.note(f"4l ({backend}): {result.non2xx} non-2xx answers")
     return [
         Figure("4l", result.rps, b3.rps, "B3", f"{result.text()}; {len(paths)} random dates for {sf.median}"),
-        Figure("4m", mb(result.hwm_kib),
-               detail=f"VmHWM {mb(result.hwm_kib) or 0:,.0f} MB (peak of the process's life); VmRSS highest "
-                      f"while serving {mb(result.max_rss_kib) or 0:,.0f} MB, after the window "
-                      f"{mb(rss_now) or 0:,.0f} MB"),
+        Figure(
+            "4m",
+            mb(result.hwm_kib),
+            detail=f"VmHWM {mb(result.hwm_kib) or 0:,.0f} MB (peak of the process's life); VmRSS highest "
+            f"while serving {mb(result.max_rss_kib) or 0:,.0f} MB, after the window "
+            f"{mb(rss_now) or 0:,.0f} MB",
+        ),
     ]

@@ -49,13 +49,16 @@ class StoreFacts:
 def store_facts(container: Container, db_path: Path | None) -> StoreFacts:
     engine = container.engine
     with engine.connect() as conn:
-        facts = conn.execute(select(func.count()).select_from(fact_revisions)
-                             .where(fact_revisions.c.revision == 1)).scalar_one()
+        facts = conn.execute(
+            select(func.count()).select_from(fact_revisions).where(fact_revisions.c.revision == 1)
+        ).scalar_one()
         revisions = conn.execute(select(func.count()).select_from(fact_revisions)).scalar_one()
-        corrected = conn.execute(select(func.count()).select_from(fact_revisions)
-                                 .where(fact_revisions.c.kind == "corrected")).scalar_one()
-        retracted = conn.execute(select(func.count()).select_from(fact_revisions)
-                                 .where(fact_revisions.c.kind == "retracted")).scalar_one()
+        corrected = conn.execute(
+            select(func.count()).select_from(fact_revisions).where(fact_revisions.c.kind == "corrected")
+        ).scalar_one()
+        retracted = conn.execute(
+            select(func.count()).select_from(fact_revisions).where(fact_revisions.c.kind == "retracted")
+        ).scalar_one()
         versions = conn.execute(select(func.count()).select_from(fact_versions)).scalar_one()
         actor_rows = conn.execute(select(func.count()).select_from(fact_actors)).scalar_one()
         # Facts per actor: distinct facts naming it in their current version (retracted included).
@@ -64,12 +67,12 @@ def store_facts(container: Container, db_path: Path | None) -> StoreFacts:
             .where(fact_actors.c.superseded_us.is_(None))
             .group_by(fact_actors.c.actor_id)
         ).all()
-        rows_per_actor = dict(conn.execute(
-            select(fact_actors.c.actor_id, func.count()).group_by(fact_actors.c.actor_id)
-        ).all())
-        recorded = list(conn.execute(
-            select(fact_revisions.c.recorded_us).order_by(fact_revisions.c.recorded_us)
-        ).scalars())
+        rows_per_actor = dict(
+            conn.execute(select(fact_actors.c.actor_id, func.count()).group_by(fact_actors.c.actor_id)).all()
+        )
+        recorded = list(
+            conn.execute(select(fact_revisions.c.recorded_us).order_by(fact_revisions.c.recorded_us)).scalars()
+        )
         if engine.dialect.name == "postgresql":
             size_bytes = conn.execute(text("SELECT pg_database_size(current_database())")).scalar_one()
             size = f"{size_bytes / 2**20:.0f} MiB (pg_database_size)"
@@ -82,11 +85,21 @@ def store_facts(container: Container, db_path: Path | None) -> StoreFacts:
     busiest = ranked[0]
     median = ranked[len(ranked) // 2]
     return StoreFacts(
-        facts=facts, revisions=revisions, corrected=corrected, retracted=retracted, versions=versions,
-        actor_rows=actor_rows, actors_named=len(ranked),
-        busiest=busiest[0], busiest_facts=busiest[1], busiest_rows=rows_per_actor[busiest[0]],
-        median=median[0], median_facts=median[1], median_rows=rows_per_actor[median[0]],
-        recorded_us=recorded, size=size,
+        facts=facts,
+        revisions=revisions,
+        corrected=corrected,
+        retracted=retracted,
+        versions=versions,
+        actor_rows=actor_rows,
+        actors_named=len(ranked),
+        busiest=busiest[0],
+        busiest_facts=busiest[1],
+        busiest_rows=rows_per_actor[busiest[0]],
+        median=median[0],
+        median_facts=median[1],
+        median_rows=rows_per_actor[median[0]],
+        recorded_us=recorded,
+        size=size,
     )
 
 
@@ -126,8 +139,12 @@ def make_params(rng: random.Random, kind: str, sf: StoreFacts, n: int) -> list[P
 
 
 def measure(
-    engine: Engine, series: Series, params: list[Params], run: Callable[[Any, Params], int],
-    warmup: int, max_seconds: float,
+    engine: Engine,
+    series: Series,
+    params: list[Params],
+    run: Callable[[Any, Params], int],
+    warmup: int,
+    max_seconds: float,
 ) -> Series:
     """Runs ``params[:warmup]`` unmeasured, then times the rest (until ``max_seconds``)."""
     measured = params[warmup:]
@@ -154,6 +171,7 @@ def measure(
 def run_state(actor: str) -> Callable[[Any, Params], int]:
     def run(conn: Any, p: Params) -> int:
         return int(queries.actor_state(conn, actor, p.axes, p.at_us)["event_count"])
+
     return run
 
 
@@ -161,6 +179,7 @@ def run_timeline(actor: str, from_random: bool) -> Callable[[Any, Params], int]:
     def run(conn: Any, p: Params) -> int:
         filt = FactFilter(from_us=p.from_us) if from_random else FactFilter()
         return len(queries.timeline(conn, actor, p.axes, filt, None, 100).items)
+
     return run
 
 
@@ -195,8 +214,10 @@ def state_sql(engine: Engine, actor: str, p: Params) -> tuple[str, Any, dict[str
         total_ms = (time.perf_counter() - t0) * 1000
     selects = [s for s in cap.statements if "fact_actors" in s[0]]
     if len(selects) != 1:
-        raise BenchError(f"expected actor_state to send one SELECT on fact_actors, saw {len(cap.statements)}: "
-                         f"{[s[0][:80] for s in cap.statements]}")
+        raise BenchError(
+            f"expected actor_state to send one SELECT on fact_actors, saw {len(cap.statements)}: "
+            f"{[s[0][:80] for s in cap.statements]}"
+        )
     return selects[0][0], selects[0][1], state, total_ms
 
 
@@ -240,8 +261,9 @@ def breakdown(engine: Engine, name: str, actor: str, params: list[Params], max_s
         t0 = time.perf_counter()
         rows = raw_rows(engine, statement, parameters)
         t1 = time.perf_counter()
-        inputs = [(frozenset(r[0][1:-1].split(",")), loads(r[1]) if isinstance(r[1], (str, bytes)) else r[1])
-                  for r in rows]
+        inputs = [
+            (frozenset(r[0][1:-1].split(",")), loads(r[1]) if isinstance(r[1], (str, bytes)) else r[1]) for r in rows
+        ]
         t2 = time.perf_counter()
         folded = fold_inputs(inputs)
         t3 = time.perf_counter()

@@ -40,8 +40,10 @@ def sample_events(ctx: Ctx) -> list[tuple[str, bytes]]:
 
 
 B2_COLUMNS = "originator_id TEXT, originator_version INTEGER, topic TEXT, state BLOB"
-B2_PG_COLUMNS = ("originator_id uuid NOT NULL, originator_version bigint NOT NULL, topic text, state bytea, "
-                 "notification_id bigserial")
+B2_PG_COLUMNS = (
+    "originator_id uuid NOT NULL, originator_version bigint NOT NULL, topic text, state bytea, "
+    "notification_id bigserial"
+)
 
 
 def b2_sqlite(ctx: Ctx, rows: list[tuple[str, bytes]], seconds: float, total: int) -> dict[str, float]:
@@ -52,8 +54,7 @@ def b2_sqlite(ctx: Ctx, rows: list[tuple[str, bytes]], seconds: float, total: in
         try:
             conn.execute("PRAGMA journal_mode=WAL")
             out["synchronous"] = conn.execute("PRAGMA synchronous").fetchone()[0]
-            conn.execute(f"CREATE TABLE stored_events ({B2_COLUMNS}, "
-                         "PRIMARY KEY (originator_id, originator_version))")
+            conn.execute(f"CREATE TABLE stored_events ({B2_COLUMNS}, PRIMARY KEY (originator_id, originator_version))")
             n, elapsed = b2_insert(conn, rows, mode, seconds, total, "?", lambda: uuid.uuid4().hex)
         finally:
             conn.close()
@@ -86,8 +87,16 @@ def b2_postgres(ctx: Ctx, rows: list[tuple[str, bytes]], seconds: float, total: 
     return out
 
 
-def b2_insert(conn: Any, rows: list[tuple[str, bytes]], mode: str, seconds: float, total: int, mark: str,
-              new_id: Callable[[], Any], table: str = "stored_events") -> tuple[int, float]:
+def b2_insert(
+    conn: Any,
+    rows: list[tuple[str, bytes]],
+    mode: str,
+    seconds: float,
+    total: int,
+    mark: str,
+    new_id: Callable[[], Any],
+    table: str = "stored_events",
+) -> tuple[int, float]:
     """One row per transaction for ``seconds``; or ``total`` rows, 1,000 per transaction (executemany)."""
     sql = f"INSERT INTO {table} (originator_id, originator_version, topic, state) VALUES ({', '.join([mark] * 4)})"
     is_sqlite = isinstance(conn, sqlite3.Connection)
@@ -114,13 +123,13 @@ def b2_insert(conn: Any, rows: list[tuple[str, bytes]], mode: str, seconds: floa
     for i in range(0, total, BATCH):
         if is_sqlite:
             conn.execute("BEGIN")
-            conn.executemany(sql, params[i:i + BATCH])
+            conn.executemany(sql, params[i : i + BATCH])
             conn.execute("COMMIT")
         else:
             with conn.cursor() as cur:
-                cur.executemany(sql, params[i:i + BATCH])
+                cur.executemany(sql, params[i : i + BATCH])
             conn.commit()
-        n += len(params[i:i + BATCH])
+        n += len(params[i : i + BATCH])
         if time.monotonic() > deadline:
             break
     return n, time.perf_counter() - started
@@ -132,22 +141,32 @@ def baseline_store(ctx: Ctx, backend: str) -> dict[str, float]:
     rows = sample_events(ctx)
     ctx.quiet(f"B2 ({backend})")
     total = ctx.args.import_facts
-    progress(f"B2 ({backend}): raw inserts of {sum(len(s) for _, s in rows) / len(rows):.0f}-byte events, one per "
-             f"commit for {ctx.args.seconds:g} s, then {total:,} in transactions of {BATCH} ...")
+    progress(
+        f"B2 ({backend}): raw inserts of {sum(len(s) for _, s in rows) / len(rows):.0f}-byte events, one per "
+        f"commit for {ctx.args.seconds:g} s, then {total:,} in transactions of {BATCH} ..."
+    )
     figures = (b2_sqlite if backend == "sqlite" else b2_postgres)(ctx, rows, ctx.args.seconds, total)
     state_bytes = sum(len(s) for _, s in rows) / len(rows)
     if backend == "sqlite":
-        how = (f"Python sqlite3 {sqlite3.sqlite_version}, journal_mode=WAL, synchronous="
-               f"{ {0: 'OFF', 1: 'NORMAL', 2: 'FULL', 3: 'EXTRA'}.get(int(figures['synchronous']), '?') } "
-               "(the library's: eventsourcing.sqlite sets WAL and leaves synchronous at its default)")
+        how = (
+            f"Python sqlite3 {sqlite3.sqlite_version}, journal_mode=WAL, synchronous="
+            f"{ {0: 'OFF', 1: 'NORMAL', 2: 'FULL', 3: 'EXTRA'}.get(int(figures['synchronous']), '?') } "
+            "(the library's: eventsourcing.sqlite sets WAL and leaves synchronous at its default)"
+        )
     else:
         how = f"psycopg, synchronous_commit={figures.get('synchronous_commit')}, executemany for the batches"
-    ctx.report.baselines.append((
-        "B2", backend,
-        (f"raw inserts into a table of stored_events' shape, real {state_bytes:.0f}-byte event states from the "
-         f"service's mapper: one row per commit {figures['single']:,.0f} rows/s ({figures['single_rows']:,.0f} rows); "
-         f"{BATCH} rows per transaction {figures['batched']:,.0f} rows/s ({figures['batched_rows']:,.0f} rows); {how}"),
-    ))
+    ctx.report.baselines.append(
+        (
+            "B2",
+            backend,
+            (
+                f"raw inserts into a table of stored_events' shape, real {state_bytes:.0f}-byte event states from the "
+                f"service's mapper: one row per commit {figures['single']:,.0f} rows/s "
+                f"({figures['single_rows']:,.0f} rows); {BATCH} rows per transaction "
+                f"{figures['batched']:,.0f} rows/s ({figures['batched_rows']:,.0f} rows); {how}"
+            ),
+        )
+    )
     ctx.b2[backend] = figures
     return figures
 

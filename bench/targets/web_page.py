@@ -41,8 +41,13 @@ from service.settings import Settings
 
 TOKEN = "bench-web-token"
 CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 MOVE_JS = """async ([value, day]) => {
   const t0 = performance.now();
@@ -98,10 +103,13 @@ def first_lanes(page: Any, base: str) -> dict[str, Any]:
     first_ms = float(page.evaluate("() => document.body.dataset.firstLanesMs"))
     page.wait_for_selector("#state-panel[data-at]")
     return {
-        "wall": wall, "first_ms": first_ms, "lanes": page.locator("#lanes-svg g.lane").count(),
+        "wall": wall,
+        "first_ms": first_ms,
+        "lanes": page.locator("#lanes-svg g.lane").count(),
         "marks": page.locator("#lanes-svg .mark").count(),
         "strips": page.locator("#lanes-svg g.lane").evaluate_all(
-            "gs => gs.filter(g => g.querySelector('.density')).length"),
+            "gs => gs.filter(g => g.querySelector('.density')).length"
+        ),
         "lane_actors": page.locator("#lanes-svg g.lane").evaluate_all("gs => gs.map(g => g.dataset.actor)"),
     }
 
@@ -140,7 +148,8 @@ def fit_all(page: Any) -> dict[str, Any]:
     return {
         "fit_ms": (time.perf_counter() - t0) * 1000,
         "fit_strips": page.locator("#lanes-svg g.lane").evaluate_all(
-            "gs => gs.filter(g => g.querySelector('.density')).length"),
+            "gs => gs.filter(g => g.querySelector('.density')).length"
+        ),
         "fit_nodes": page.evaluate("() => document.getElementsByTagName('*').length"),
     }
 
@@ -163,8 +172,9 @@ def run(chromium: str, folder: Path, facts: int, actors: int, moves: int, seed: 
     url = f"sqlite:///{folder / 'timeline.sqlite3'}"
     progress(f"Loading {facts} facts over {actors} actors into {folder} ...")
     load(url, facts, actors, seed)
-    with serving(url, f"{TOKEN}:read", folder / "serve.log", timeout=60,
-                 extra_env={"TIMELINE_LOG_LEVEL": "warning"}) as server:
+    with serving(
+        url, f"{TOKEN}:read", folder / "serve.log", timeout=60, extra_env={"TIMELINE_LOG_LEVEL": "warning"}
+    ) as server:
         base = server.base_url
         stats = httpx.get(f"{base}/v1/stats", params={"by": "month"}, headers={"Authorization": f"Bearer {TOKEN}"})
         with sync_playwright() as playwright:
@@ -181,19 +191,31 @@ def run(chromium: str, folder: Path, facts: int, actors: int, moves: int, seed: 
 def print_figures(args: argparse.Namespace, f: dict[str, Any]) -> None:
     latencies, direct = f["latencies"], f["direct"]
     print(f"web page over {args.facts} facts, {args.actors} actors (SQLite, one server process)")
-    print(f"  /v1/stats available: {f['stats_status'] == 200} (HTTP {f['stats_status']}); dense lanes "
-          f"{'use it' if f['stats_status'] == 200 else 'fall back to 3 timeline pages binned in the page'}")
-    print(f"  first lanes drawn: {f['first_ms']:.0f} ms after navigation start ({f['wall'] * 1000:.0f} ms wall, "
-          "from goto)")
-    print(f"  lanes: {f['lanes']}, marks drawn: {f['marks']}, lanes drawn as density strips: {f['strips']}, "
-          f"DOM elements: {f['nodes']}")
-    print(f"  slider update latency over {len(latencies)} moves: p50 {statistics.median(latencies):.0f} ms, "
-          f"p95 {pct(latencies, 95):.0f} ms, max {max(latencies):.0f} ms")
-    print(f"  baseline, the same GET /v1/state sent directly: p50 {statistics.median(direct):.0f} ms, "
-          f"p95 {pct(direct, 95):.0f} ms (the page adds p50 "
-          f"{statistics.median(latencies) - statistics.median(direct):.0f} ms: throttle, rendering, fetch)")
-    print(f"  'Fit all' (the whole span) redrawn in {f['fit_ms']:.0f} ms; density strips: {f['fit_strips']}, "
-          f"DOM elements: {f['fit_nodes']}")
+    print(
+        f"  /v1/stats available: {f['stats_status'] == 200} (HTTP {f['stats_status']}); dense lanes "
+        f"{'use it' if f['stats_status'] == 200 else 'fall back to 3 timeline pages binned in the page'}"
+    )
+    print(
+        f"  first lanes drawn: {f['first_ms']:.0f} ms after navigation start ({f['wall'] * 1000:.0f} ms wall, "
+        "from goto)"
+    )
+    print(
+        f"  lanes: {f['lanes']}, marks drawn: {f['marks']}, lanes drawn as density strips: {f['strips']}, "
+        f"DOM elements: {f['nodes']}"
+    )
+    print(
+        f"  slider update latency over {len(latencies)} moves: p50 {statistics.median(latencies):.0f} ms, "
+        f"p95 {pct(latencies, 95):.0f} ms, max {max(latencies):.0f} ms"
+    )
+    print(
+        f"  baseline, the same GET /v1/state sent directly: p50 {statistics.median(direct):.0f} ms, "
+        f"p95 {pct(direct, 95):.0f} ms (the page adds p50 "
+        f"{statistics.median(latencies) - statistics.median(direct):.0f} ms: throttle, rendering, fetch)"
+    )
+    print(
+        f"  'Fit all' (the whole span) redrawn in {f['fit_ms']:.0f} ms; density strips: {f['fit_strips']}, "
+        f"DOM elements: {f['fit_nodes']}"
+    )
     errors = f["errors"]
     print(f"  console errors: {len(errors)}{' — ' + errors[0] if errors else ''}")
 

@@ -43,7 +43,6 @@ RAW_PATH = "/raw"
 REQUEST_TIMEOUT_S = 60.0
 
 
-
 _RESP_204 = b"HTTP/1.1 204 No Content\r\nserver: bench-receiver\r\n\r\n"
 _RESP_204_CLOSE = b"HTTP/1.1 204 No Content\r\nserver: bench-receiver\r\nconnection: close\r\n\r\n"
 
@@ -53,7 +52,8 @@ class _Records:
 
     def __init__(self) -> None:
         self.by_path: dict[str, list[tuple[str | None, int, int | None, str | None]]] = {
-            HOOK_PATH: [], RAW_PATH: [],
+            HOOK_PATH: [],
+            RAW_PATH: [],
         }
         self.distinct: dict[str, set[str | None]] = {HOOK_PATH: set(), RAW_PATH: set()}
         self.sample: bytes = b""
@@ -61,8 +61,14 @@ class _Records:
 
 
 def _ok(body: bytes, content_type: bytes = b"application/json") -> bytes:
-    return (b"HTTP/1.1 200 OK\r\ncontent-type: " + content_type + b"\r\ncontent-length: "
-            + str(len(body)).encode() + b"\r\n\r\n" + body)
+    return (
+        b"HTTP/1.1 200 OK\r\ncontent-type: "
+        + content_type
+        + b"\r\ncontent-length: "
+        + str(len(body)).encode()
+        + b"\r\n\r\n"
+        + body
+    )
 
 
 class _ReceiverProtocol(asyncio.Protocol):
@@ -124,10 +130,17 @@ class _ReceiverProtocol(asyncio.Protocol):
                 self.records.sample = body
             self.transport.write(_RESP_204 if keep_alive else _RESP_204_CLOSE)
         elif path == "/count":
-            self.transport.write(_ok(orjson.dumps({
-                p: {"n": len(rows), "distinct": len(self.records.distinct[p])}
-                for p, rows in self.records.by_path.items()
-            } | {"bad": self.records.bad})))
+            self.transport.write(
+                _ok(
+                    orjson.dumps(
+                        {
+                            p: {"n": len(rows), "distinct": len(self.records.distinct[p])}
+                            for p, rows in self.records.by_path.items()
+                        }
+                        | {"bad": self.records.bad}
+                    )
+                )
+            )
         elif path == "/dump":
             wanted = unquote(query.partition("path=")[2]) or HOOK_PATH
             self.transport.write(_ok(orjson.dumps(self.records.by_path.get(wanted, []))))
@@ -172,7 +185,6 @@ def receiver_main(argv: list[str]) -> int:
     return 0
 
 
-
 # --- the raw-capacity client ---------------------------------------------------------------
 
 
@@ -186,8 +198,9 @@ def _raw_headers(n: int, sig: str) -> dict[str, str]:
     }
 
 
-async def _rawload_async(url: str, body: bytes, connections: int, warmup: float, seconds: float,
-                         state: dict[str, Any]) -> None:
+async def _rawload_async(
+    url: str, body: bytes, connections: int, warmup: float, seconds: float, state: dict[str, Any]
+) -> None:
     parts = urlsplit(url)
     fake_sig = "v1," + base64.b64encode(os.urandom(32)).decode()  # the size of a real one
     limits = httpx.Limits(max_connections=1, max_keepalive_connections=1, keepalive_expiry=60)
@@ -196,17 +209,23 @@ async def _rawload_async(url: str, body: bytes, connections: int, warmup: float,
         # One client per connection, as bench/loadgen.py does (one shared pool costs the client
         # about twice the CPU per request).
         clients = [
-            await stack.enter_async_context(httpx.AsyncClient(
-                base_url=f"{parts.scheme}://{parts.netloc}", limits=limits, timeout=REQUEST_TIMEOUT_S,
-                trust_env=False,
-            ))
+            await stack.enter_async_context(
+                httpx.AsyncClient(
+                    base_url=f"{parts.scheme}://{parts.netloc}",
+                    limits=limits,
+                    timeout=REQUEST_TIMEOUT_S,
+                    trust_env=False,
+                )
+            )
             for _ in range(connections)
         ]
 
         async def worker(client: httpx.AsyncClient) -> None:
             while time.monotonic() < state["t_end"]:
                 try:
-                    response = await client.post(parts.path, content=body, headers=_raw_headers(next(counter), fake_sig))
+                    response = await client.post(
+                        parts.path, content=body, headers=_raw_headers(next(counter), fake_sig)
+                    )
                 except httpx.HTTPError as exc:
                     state["errors"][type(exc).__name__] += 1
                     await asyncio.sleep(0.01)
@@ -234,8 +253,9 @@ def _rawload_threads(url: str, body: bytes, connections: int, state: dict[str, A
     from standardwebhooks.webhooks import Webhook
 
     secret = "whsec_" + base64.b64encode(os.urandom(24)).decode()
-    client = httpx.Client(timeout=REQUEST_TIMEOUT_S, follow_redirects=False,
-                          limits=httpx.Limits(max_connections=connections * 2))
+    client = httpx.Client(
+        timeout=REQUEST_TIMEOUT_S, follow_redirects=False, limits=httpx.Limits(max_connections=connections * 2)
+    )
     lock = threading.Lock()
     counter = iter(range(1 << 62))
     text = body.decode()
@@ -294,8 +314,11 @@ def rawload_main(argv: list[str]) -> int:
     body = Path(args.body_file).read_bytes()
     now = time.monotonic()
     state: dict[str, Any] = {
-        "t_measure": now + args.warmup, "t_end": now + args.warmup + args.seconds,
-        "ok": 0, "errors": Counter(), "server_pid": args.server_pid,
+        "t_measure": now + args.warmup,
+        "t_end": now + args.warmup + args.seconds,
+        "ok": 0,
+        "errors": Counter(),
+        "server_pid": args.server_pid,
     }
     if args.mode == "async":
         with contextlib.suppress(ImportError):
@@ -314,7 +337,8 @@ def rawload_main(argv: list[str]) -> int:
         "window_s": wall,
         "errors": dict(state["errors"]),
         "client_cpu_pct": 100.0 * (c1[0] - c0[0]) / wall if wall > 0 else None,
-        "receiver_cpu_pct": (100.0 * (c1[1] - c0[1]) / wall) if wall > 0 and c0[1] is not None and c1[1] is not None
+        "receiver_cpu_pct": (100.0 * (c1[1] - c0[1]) / wall)
+        if wall > 0 and c0[1] is not None and c1[1] is not None
         else None,
         "machine_busy_pct": busy_pct(c0[2], c1[2]),
         "body_bytes": len(body),

@@ -78,14 +78,19 @@ def headline(phases: Phases, first: dict[str, int]) -> dict[str, Any]:
     cap = phases.raw["async"]["requests_per_s"]
     shape = phases.raw["threads"]["requests_per_s"]
     return {
-        "lat": lat, "lat_missing": sum(1 for e, _s, _d in phases.lat_rows if e not in first),
-        "post_lat": sorted(phases.lat_post_ns), "tp_arrivals": tp_arrivals, "tp_total_s": tp_total_s,
-        "tp_rate": tp_rate, "tp_span_s": tp_span_s,
+        "lat": lat,
+        "lat_missing": sum(1 for e, _s, _d in phases.lat_rows if e not in first),
+        "post_lat": sorted(phases.lat_post_ns),
+        "tp_arrivals": tp_arrivals,
+        "tp_total_s": tp_total_s,
+        "tp_rate": tp_rate,
+        "tp_span_s": tp_span_s,
         "tp_span_rate": (len(tp_arrivals) - 1) / tp_span_s if tp_span_s else None,
         "rec_s": (phases.t_tp_recorded - phases.t_tp0) / 1e9,
         "first_after_s": (tp_arrivals[0] - phases.t_tp0) / 1e9 if tp_arrivals else None,
         "after_last_batch_s": (tp_arrivals[-1] - phases.t_tp_recorded) / 1e9 if tp_arrivals else None,
-        "cap": cap, "ratio": tp_rate / cap if tp_rate and cap else None,
+        "cap": cap,
+        "ratio": tp_rate / cap if tp_rate and cap else None,
         "ratio_threads": tp_rate / shape if tp_rate and shape else None,
     }
 
@@ -93,38 +98,65 @@ def headline(phases: Phases, first: dict[str, int]) -> dict[str, Any]:
 def figure_rows(args: argparse.Namespace, phases: Phases, h: dict[str, Any]) -> list[tuple[str, str, str]]:
     lat, post_lat, raw = h["lat"], h["post_lat"], phases.raw
     return [
-        ("append -> first delivery, p50 ms", ms(pct(lat, 50)),
-         (f"{len(lat)} facts POSTed one at a time at {phases.achieved_rate:.1f}/s (target {args.rate:g}/s), "
-         f"from each 201 to the receiver's arrival")),
+        (
+            "append -> first delivery, p50 ms",
+            ms(pct(lat, 50)),
+            (
+                f"{len(lat)} facts POSTed one at a time at {phases.achieved_rate:.1f}/s (target {args.rate:g}/s), "
+                f"from each 201 to the receiver's arrival"
+            ),
+        ),
         ("append -> first delivery, p99 ms", ms(pct(lat, 99)), ""),
         ("append -> first delivery, max ms", ms(lat[-1] if lat else None), f"min {ms(lat[0] if lat else None)} ms"),
-        ("  POST /v1/events itself, p50 / p99 ms", f"{ms(pct(post_lat, 50))} / {ms(pct(post_lat, 99))}",
-         "request sent -> 201 read"),
+        (
+            "  POST /v1/events itself, p50 / p99 ms",
+            f"{ms(pct(post_lat, 50))} / {ms(pct(post_lat, 99))}",
+            "request sent -> 201 read",
+        ),
         ("  CPU during the latency phase", "", cpu_text(phases.cpu_lat) + " (% of one core)"),
-        ("deliveries/s (dispatcher)", fmt(h["tp_rate"], ".0f"),
-         (f"{len(h['tp_arrivals'])} deliveries / {fmt(h['tp_total_s'], '.2f')} s from the first batch POST "
-         f"to the last arrival")),
-        ("  recording the batches", f"{fmt(args.facts / h['rec_s'], '.0f')}/s",
-         f"{phases.batches} x POST /v1/events/batch: {h['rec_s']:.2f} s"),
+        (
+            "deliveries/s (dispatcher)",
+            fmt(h["tp_rate"], ".0f"),
+            (
+                f"{len(h['tp_arrivals'])} deliveries / {fmt(h['tp_total_s'], '.2f')} s from the first batch POST "
+                f"to the last arrival"
+            ),
+        ),
+        (
+            "  recording the batches",
+            f"{fmt(args.facts / h['rec_s'], '.0f')}/s",
+            f"{phases.batches} x POST /v1/events/batch: {h['rec_s']:.2f} s",
+        ),
         ("  first arrival after first POST", f"{fmt(h['first_after_s'], '.2f')} s", ""),
         ("  last arrival after last 201", f"{fmt(h['after_last_batch_s'], '.2f')} s", ""),
         ("  first -> last arrival rate", f"{fmt(h['tp_span_rate'], '.0f')}/s", f"over {fmt(h['tp_span_s'], '.2f')} s"),
         ("  CPU during the throughput phase", "", cpu_text(phases.cpu_tp) + " (% of one core)"),
-        ("receiver raw capacity (req/s)", fmt(h["cap"], ".0f"),
-         (f"asyncio+httpx, {args.connections} one-connection clients, {raw['async']['window_s']:.1f} s; "
-         f"client {fmt(raw['async']['client_cpu_pct'], '.0f')}%, receiver "
-         f"{fmt(raw['async']['receiver_cpu_pct'], '.0f')}%, errors {sum(raw['async']['errors'].values())}")),
-        ("dispatcher's client shape (req/s)", fmt(raw["threads"]["requests_per_s"], ".0f"),
-         (f"one httpx.Client, {args.connections} threads, signing each, no database; client "
-         f"{fmt(raw['threads']['client_cpu_pct'], '.0f')}%, receiver "
-         f"{fmt(raw['threads']['receiver_cpu_pct'], '.0f')}%, errors {sum(raw['threads']['errors'].values())}")),
+        (
+            "receiver raw capacity (req/s)",
+            fmt(h["cap"], ".0f"),
+            (
+                f"asyncio+httpx, {args.connections} one-connection clients, {raw['async']['window_s']:.1f} s; "
+                f"client {fmt(raw['async']['client_cpu_pct'], '.0f')}%, receiver "
+                f"{fmt(raw['async']['receiver_cpu_pct'], '.0f')}%, errors {sum(raw['async']['errors'].values())}"
+            ),
+        ),
+        (
+            "dispatcher's client shape (req/s)",
+            fmt(raw["threads"]["requests_per_s"], ".0f"),
+            (
+                f"one httpx.Client, {args.connections} threads, signing each, no database; client "
+                f"{fmt(raw['threads']['client_cpu_pct'], '.0f')}%, receiver "
+                f"{fmt(raw['threads']['receiver_cpu_pct'], '.0f')}%, errors {sum(raw['threads']['errors'].values())}"
+            ),
+        ),
         ("ratio deliveries/s / raw capacity", fmt(h["ratio"], ".3f"), ""),
         ("ratio deliveries/s / client shape", fmt(h["ratio_threads"], ".3f"), ""),
     ]
 
 
-def accounting(args: argparse.Namespace, phases: Phases, posted: dict[str, int], pos_mismatch: int,
-               h: dict[str, Any]) -> dict[str, Any]:
+def accounting(
+    args: argparse.Namespace, phases: Phases, posted: dict[str, int], pos_mismatch: int, h: dict[str, Any]
+) -> dict[str, Any]:
     """Prints the delivery accounting; whether every fact was delivered exactly once, and the counts."""
     by_wid: Counter[str | None] = Counter(wid for wid, _a, _p, _e in phases.deliveries)
     wid_event: dict[str | None, str | None] = {}
@@ -143,19 +175,37 @@ def accounting(args: argparse.Namespace, phases: Phases, posted: dict[str, int],
     view = phases.service_view
     print()
     print("Delivery accounting:")
-    print(f"  facts answered 201:            {len(posted)}  ({args.warmup_facts} warm-up + {phases.n_lat} latency + "
-          f"{args.facts} throughput)")
+    print(
+        f"  facts answered 201:            {len(posted)}  ({args.warmup_facts} warm-up + {phases.n_lat} latency + "
+        f"{args.facts} throughput)"
+    )
     print(f"  deliveries received (/hook):   {len(phases.deliveries)}  (distinct webhook-ids: {len(by_wid)})")
-    print(f"  duplicates:                    {sum(c - 1 for c in dup.values())} extra deliveries of "
-          f"{len(dup)} webhook-ids")
-    print(f"  facts never delivered:         {len(missing)};  deliveries of unknown facts: {len(unexpected)};  "
-          f"facts under several webhook-ids: {multi_wid};  position != 201 position: {pos_mismatch}")
-    print(f"  arrived after a later position: {out_of_order}  (first attempts of one subscription should "
-          "arrive in log order)")
-    print(f"  service's view (deliveries):   statuses {view['statuses']}, attempts per message "
-          f"{view['attempts']}, attempt outcomes {view['codes']}")
-    ok = (len(by_wid) == len(posted) and not dup and not missing and not unexpected and not multi_wid
-          and not pos_mismatch and len(h["tp_arrivals"]) == len(phases.tp_ids) and not h["lat_missing"])
+    print(
+        f"  duplicates:                    {sum(c - 1 for c in dup.values())} extra deliveries of "
+        f"{len(dup)} webhook-ids"
+    )
+    print(
+        f"  facts never delivered:         {len(missing)};  deliveries of unknown facts: {len(unexpected)};  "
+        f"facts under several webhook-ids: {multi_wid};  position != 201 position: {pos_mismatch}"
+    )
+    print(
+        f"  arrived after a later position: {out_of_order}  (first attempts of one subscription should "
+        "arrive in log order)"
+    )
+    print(
+        f"  service's view (deliveries):   statuses {view['statuses']}, attempts per message "
+        f"{view['attempts']}, attempt outcomes {view['codes']}"
+    )
+    ok = (
+        len(by_wid) == len(posted)
+        and not dup
+        and not missing
+        and not unexpected
+        and not multi_wid
+        and not pos_mismatch
+        and len(h["tp_arrivals"]) == len(phases.tp_ids)
+        and not h["lat_missing"]
+    )
     print(f"  result:                        {'OK — every fact delivered exactly once' if ok else 'MISMATCH'}")
     return {"ok": ok, "duplicates": sum(c - 1 for c in dup.values()), "missing": len(missing)}
 
@@ -164,8 +214,10 @@ def phase_notes(args: argparse.Namespace, phases: Phases, h: dict[str, Any], not
     if phases.counts.get("bad"):
         notes.append(f"the receiver saw {phases.counts['bad']} malformed requests or bodies")
     if phases.late_sends:
-        notes.append(f"latency phase: {phases.late_sends} POSTs left more than one interval late (the POSTs could "
-                     "not keep the rate)")
+        notes.append(
+            f"latency phase: {phases.late_sends} POSTs left more than one interval late (the POSTs could "
+            "not keep the rate)"
+        )
     if h["lat"] and h["lat"][0] < 0:
         notes.append("some deliveries arrived before the client had read the 201 (negative latencies)")
     other = phases.cpu_tp.get("other")
@@ -175,18 +227,29 @@ def phase_notes(args: argparse.Namespace, phases: Phases, h: dict[str, Any], not
         if r["errors"]:
             notes.append(f"raw capacity ({mode}): errors {r['errors']}")
         if r["client_cpu_pct"] and r["client_cpu_pct"] > 85:
-            notes.append(f"raw capacity ({mode}): the client used {r['client_cpu_pct']:.0f}% of a core, so it may "
-                         "bound that figure (read it as a lower bound of the receiver's capacity)")
+            notes.append(
+                f"raw capacity ({mode}): the client used {r['client_cpu_pct']:.0f}% of a core, so it may "
+                "bound that figure (read it as a lower bound of the receiver's capacity)"
+            )
 
 
-def report(args: argparse.Namespace, phases: Phases, posted: dict[str, int], backend_desc: str,
-           info: dict[str, str], notes: list[str], figures: dict[str, Any] | None) -> bool:
+def report(
+    args: argparse.Namespace,
+    phases: Phases,
+    posted: dict[str, int],
+    backend_desc: str,
+    info: dict[str, str],
+    notes: list[str],
+    figures: dict[str, Any] | None,
+) -> bool:
     """Prints the figures, the machine, the accounting and the notes; whether the accounting held."""
     first, pos_mismatch = first_arrivals(phases, posted)
     h = headline(phases, first)
     print()
-    print(f"Webhook delivery: one subscription, receiver in its own process on 127.0.0.1 "
-          f"(asyncio/httptools, answers 204; {len(phases.sample)}-byte delivery bodies)")
+    print(
+        f"Webhook delivery: one subscription, receiver in its own process on 127.0.0.1 "
+        f"(asyncio/httptools, answers 204; {len(phases.sample)}-byte delivery bodies)"
+    )
     print(f"service backend: {backend_desc}")
     print()
     print_rows(figure_rows(args, phases, h))
@@ -198,15 +261,24 @@ def report(args: argparse.Namespace, phases: Phases, posted: dict[str, int], bac
     counted = accounting(args, phases, posted, pos_mismatch, h)
     lat = h["lat"]
     if figures is not None:
-        figures.update({
-            "latency_p50_ms": pct(lat, 50) / 1e6 if lat else None,  # type: ignore[operator]
-            "latency_p99_ms": pct(lat, 99) / 1e6 if lat else None,  # type: ignore[operator]
-            "latency_facts": len(lat), "rate": phases.achieved_rate,
-            "deliveries_per_s": h["tp_rate"], "deliveries": len(h["tp_arrivals"]), "span_rate": h["tp_span_rate"],
-            "raw_capacity": h["cap"], "client_shape": phases.raw["threads"]["requests_per_s"],
-            "exactly_once": counted["ok"], "facts_posted": len(posted), "duplicates": counted["duplicates"],
-            "missing": counted["missing"], "service_cpu_pct": phases.cpu_tp.get("service"),
-        })
+        figures.update(
+            {
+                "latency_p50_ms": pct(lat, 50) / 1e6 if lat else None,  # type: ignore[operator]
+                "latency_p99_ms": pct(lat, 99) / 1e6 if lat else None,  # type: ignore[operator]
+                "latency_facts": len(lat),
+                "rate": phases.achieved_rate,
+                "deliveries_per_s": h["tp_rate"],
+                "deliveries": len(h["tp_arrivals"]),
+                "span_rate": h["tp_span_rate"],
+                "raw_capacity": h["cap"],
+                "client_shape": phases.raw["threads"]["requests_per_s"],
+                "exactly_once": counted["ok"],
+                "facts_posted": len(posted),
+                "duplicates": counted["duplicates"],
+                "missing": counted["missing"],
+                "service_cpu_pct": phases.cpu_tp.get("service"),
+            }
+        )
     phase_notes(args, phases, h, notes)
     if notes:
         print()

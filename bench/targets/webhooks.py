@@ -57,8 +57,12 @@ class Receiver:
     def start(cls, workdir: Path) -> Receiver:
         port = free_port()
         base = f"http://127.0.0.1:{port}"
-        child = start_child("receiver", [sys.executable, "-m", HELPER, "receiver", "--port", str(port)],
-                            clean_env(), workdir / "receiver.log")
+        child = start_child(
+            "receiver",
+            [sys.executable, "-m", HELPER, "receiver", "--port", str(port)],
+            clean_env(),
+            workdir / "receiver.log",
+        )
         wait_answering(child, base)
         return cls(child, base)
 
@@ -142,8 +146,9 @@ class Session:
     posted: dict[str, int] = field(default_factory=dict)  # event_id -> position in its 201
 
 
-def start_service(args: argparse.Namespace, pg_url: str, workdir: Path, receiver: Receiver,
-                  notes: list[str]) -> tuple[ServiceProcess, Session, str, str]:
+def start_service(
+    args: argparse.Namespace, pg_url: str, workdir: Path, receiver: Receiver, notes: list[str]
+) -> tuple[ServiceProcess, Session, str, str]:
     """The service on a fresh database with one subscription to the receiver; (server, session,
     subscription id, backend description)."""
     if args.backend == "sqlite":
@@ -152,10 +157,12 @@ def start_service(args: argparse.Namespace, pg_url: str, workdir: Path, receiver
     else:
         db_url = pg_url
         backend_desc = f"PostgreSQL {postgres_server_version(pg_url)} at {libpq_url(pg_url).split('@')[-1]}"
-    svc, base = start_server("service", db_url, f"{TOKEN}:admin", workdir,
-                             {"TIMELINE_WEBHOOK_ALLOW_HOSTS": "127.0.0.1"})
-    client = httpx.Client(base_url=base, timeout=REQUEST_TIMEOUT_S, trust_env=False,
-                          headers={"authorization": f"Bearer {TOKEN}"})
+    svc, base = start_server(
+        "service", db_url, f"{TOKEN}:admin", workdir, {"TIMELINE_WEBHOOK_ALLOW_HOSTS": "127.0.0.1"}
+    )
+    client = httpx.Client(
+        base_url=base, timeout=REQUEST_TIMEOUT_S, trust_env=False, headers={"authorization": f"Bearer {TOKEN}"}
+    )
     session = Session(args, notes, receiver, client, {"service": svc.process.pid, "receiver": receiver.child.pid})
     existing = client.get("/v1/subscriptions")
     if existing.status_code != 200:
@@ -164,8 +171,10 @@ def start_service(args: argparse.Namespace, pg_url: str, workdir: Path, receiver
         raise BenchError("the database already has subscriptions; give an empty database")
     head = client.get("/v1/changes", params={"after": 0, "limit": 1})
     if head.status_code == 200 and head.json()["items"]:
-        notes.append("the database was not empty (facts before the run; they are not delivered: the "
-                     "subscription starts at the current position)")
+        notes.append(
+            "the database was not empty (facts before the run; they are not delivered: the "
+            "subscription starts at the current position)"
+        )
     sub, _ = post_json(client, "/v1/subscriptions", orjson.dumps({"url": f"{receiver.base}{HOOK_PATH}"}))
     print(f"receiver on {receiver.base}; service on {base} ({backend_desc}); subscription {sub['id']}", flush=True)
     return svc, session, sub["id"], backend_desc
@@ -213,7 +222,7 @@ def throughput_phase(s: Session, phases: Phases) -> None:
     quiet(args, "throughput phase", s.notes)
     before = len(s.posted)
     bodies = [make_body(s.run_id, 1, i) for i in range(args.facts)]
-    batches = [bodies[i:i + BATCH] for i in range(0, len(bodies), BATCH)]
+    batches = [bodies[i : i + BATCH] for i in range(0, len(bodies), BATCH)]
     print(f"throughput: {args.facts} facts in {len(batches)} batch(es) of up to {BATCH} ...", flush=True)
     cpu = CpuWindow(s.pids).start()
     phases.t_tp0 = time.monotonic_ns()
@@ -231,8 +240,9 @@ def throughput_phase(s: Session, phases: Phases) -> None:
     ok, have = s.receiver.wait_for(len(s.posted), timeout=limit, poll=0.05)
     phases.cpu_tp = cpu.stop()
     if not ok:
-        s.notes.append(f"throughput phase: only {have - before} of {args.facts} deliveries within {limit:.0f} s "
-                       "of the last batch")
+        s.notes.append(
+            f"throughput phase: only {have - before} of {args.facts} deliveries within {limit:.0f} s of the last batch"
+        )
     time.sleep(args.settle)  # late duplicates, if any
 
 
@@ -240,10 +250,26 @@ def run_raw(receiver: Receiver, mode: str, body_file: Path, args: argparse.Names
     """The receiver's raw capacity with one client shape, from the helper process's JSON result."""
     out = workdir / f"raw-{mode}.json"
     argv = [
-        sys.executable, "-m", HELPER, "rawload", "--url", f"{receiver.base}{RAW_PATH}",
-        "--mode", mode, "--body-file", str(body_file), "--connections", str(args.connections),
-        "--warmup", "1", "--seconds", str(args.baseline_seconds), "--server-pid", str(receiver.child.pid),
-        "--out", str(out),
+        sys.executable,
+        "-m",
+        HELPER,
+        "rawload",
+        "--url",
+        f"{receiver.base}{RAW_PATH}",
+        "--mode",
+        mode,
+        "--body-file",
+        str(body_file),
+        "--connections",
+        str(args.connections),
+        "--warmup",
+        "1",
+        "--seconds",
+        str(args.baseline_seconds),
+        "--server-pid",
+        str(receiver.child.pid),
+        "--out",
+        str(out),
     ]
     child = start_child(f"raw-{mode}", argv, clean_env(), workdir / f"raw-{mode}.log")
     limit = 1 + args.baseline_seconds + REQUEST_TIMEOUT_S + 30
@@ -267,13 +293,21 @@ def raw_phase(args: argparse.Namespace, receiver: Receiver, workdir: Path, phase
     body_file.write_bytes(phases.sample)
     for mode in ("async", "threads"):
         quiet(args, f"raw capacity ({mode})", notes)
-        print(f"raw capacity ({mode}): {args.connections} connections, 1 s warm-up + {args.baseline_seconds:g} s ...",
-              flush=True)
+        print(
+            f"raw capacity ({mode}): {args.connections} connections, 1 s warm-up + {args.baseline_seconds:g} s ...",
+            flush=True,
+        )
         phases.raw[mode] = run_raw(receiver, mode, body_file, args, workdir)
 
 
-def measure(args: argparse.Namespace, pg_url: str, workdir: Path, info: dict[str, str], notes: list[str],
-            figures: dict[str, Any] | None = None) -> int:
+def measure(
+    args: argparse.Namespace,
+    pg_url: str,
+    workdir: Path,
+    info: dict[str, str],
+    notes: list[str],
+    figures: dict[str, Any] | None = None,
+) -> int:
     """The three phases and the report (standard output); ``figures``, when given, receives the headline
     figures. 0 when every fact was delivered exactly once."""
     receiver = Receiver.start(workdir)
@@ -299,17 +333,26 @@ def run(ctx: Ctx, backend: str) -> list[Figure]:
     """Target 7 in the suite: the phases at the suite's window, their report on standard error."""
     a = ctx.args
     wargs = argparse.Namespace(
-        facts=a.webhook_facts, backend=backend, rate=50.0, seconds=a.seconds, warmup_facts=a.webhook_warmup_facts,
-        connections=16, baseline_seconds=a.webhook_baseline_seconds, settle=1.0 if a.quick else 2.0,
-        wait_idle=a.wait_idle, keep=a.keep,
+        facts=a.webhook_facts,
+        backend=backend,
+        rate=50.0,
+        seconds=a.seconds,
+        warmup_facts=a.webhook_warmup_facts,
+        connections=16,
+        baseline_seconds=a.webhook_baseline_seconds,
+        settle=1.0 if a.quick else 2.0,
+        wait_idle=a.wait_idle,
+        keep=a.keep,
     )
     workdir = ctx.workdir / f"webhooks-{backend}"
     workdir.mkdir()
     pg_url = ctx.pg.fresh("webhooks") if backend == "postgres" and ctx.pg else ""
     figures: dict[str, Any] = {}
     notes: list[str] = []
-    progress(f"  webhooks ({backend}): latency at 50/s for {a.seconds:g} s, then {a.webhook_facts:,} facts in "
-             "batches (bench.webhooks; its report follows on standard error) ...")
+    progress(
+        f"  webhooks ({backend}): latency at 50/s for {a.seconds:g} s, then {a.webhook_facts:,} facts in "
+        "batches (bench.webhooks; its report follows on standard error) ..."
+    )
     try:
         with contextlib.redirect_stdout(sys.stderr):
             code = measure(wargs, pg_url, workdir, {}, notes, figures)
@@ -322,12 +365,20 @@ def run(ctx: Ctx, backend: str) -> list[Figure]:
         ctx.note(f"webhooks ({backend}): {note}")
     once = "every fact delivered exactly once" if figures.get("exactly_once") else "MISMATCH in the delivery accounting"
     return [
-        Figure("7a", figures.get("latency_p50_ms"),
-               detail=f"{figures.get('latency_facts')} facts POSTed one at a time at {figures.get('rate', 0):.1f}/s; "
-                      f"p99 {fmt_ms(figures.get('latency_p99_ms'))} ms; {once} ({figures.get('facts_posted')} facts)"),
-        Figure("7b", figures.get("deliveries_per_s"), figures.get("raw_capacity"), "receiver raw",
-               f"{figures.get('deliveries')} deliveries from the first batch POST to the last arrival; "
-               f"first -> last arrival {figures.get('span_rate') or 0:,.0f}/s; the receiver's raw capacity "
-               f"(asyncio+httpx client) {figures.get('raw_capacity') or 0:,.0f} req/s, the dispatcher's client "
-               f"shape {figures.get('client_shape') or 0:,.0f} req/s"),
+        Figure(
+            "7a",
+            figures.get("latency_p50_ms"),
+            detail=f"{figures.get('latency_facts')} facts POSTed one at a time at {figures.get('rate', 0):.1f}/s; "
+            f"p99 {fmt_ms(figures.get('latency_p99_ms'))} ms; {once} ({figures.get('facts_posted')} facts)",
+        ),
+        Figure(
+            "7b",
+            figures.get("deliveries_per_s"),
+            figures.get("raw_capacity"),
+            "receiver raw",
+            f"{figures.get('deliveries')} deliveries from the first batch POST to the last arrival; "
+            f"first -> last arrival {figures.get('span_rate') or 0:,.0f}/s; the receiver's raw capacity "
+            f"(asyncio+httpx client) {figures.get('raw_capacity') or 0:,.0f} req/s, the dispatcher's client "
+            f"shape {figures.get('client_shape') or 0:,.0f} req/s",
+        ),
     ]

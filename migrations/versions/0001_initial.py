@@ -21,8 +21,7 @@ def upgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         # The recorder inserts a batch as an array of this composite type.
         op.execute(
-            "CREATE TYPE stored_event_uuid AS "
-            "(originator_id uuid, originator_version bigint, topic text, state bytea)"
+            "CREATE TYPE stored_event_uuid AS (originator_id uuid, originator_version bigint, topic text, state bytea)"
         )
         op.execute(
             "CREATE TABLE stored_events ("
@@ -36,10 +35,7 @@ def upgrade() -> None:
             "autovacuum_vacuum_scale_factor = 0.5, autovacuum_analyze_threshold = 1000, "
             "autovacuum_analyze_scale_factor = 0.01)"
         )
-        op.execute(
-            "CREATE UNIQUE INDEX stored_events_notification_id_idx "
-            "ON stored_events (notification_id ASC)"
-        )
+        op.execute("CREATE UNIQUE INDEX stored_events_notification_id_idx ON stored_events (notification_id ASC)")
     else:
         # SQLite: the rowid is the notification id.
         op.execute(
@@ -86,9 +82,7 @@ def upgrade() -> None:
         sa.Column("body", sa.JSON, nullable=False),
     )
     op.create_index("ix_fact_versions_occurred", "fact_versions", ["occurred_us", "first_position"])
-    op.create_index(
-        "ix_fact_versions_type_occurred", "fact_versions", ["type", "occurred_us", "first_position"]
-    )
+    op.create_index("ix_fact_versions_type_occurred", "fact_versions", ["type", "occurred_us", "first_position"])
 
     op.create_table(
         "fact_actors",
@@ -105,9 +99,7 @@ def upgrade() -> None:
         sa.Column("reported_from_us", sa.BigInteger, nullable=False),
         sa.Column("reported_until_us", sa.BigInteger, nullable=True),
     )
-    op.create_index(
-        "ix_fact_actors_timeline", "fact_actors", ["actor_id", "occurred_us", "first_position"]
-    )
+    op.create_index("ix_fact_actors_timeline", "fact_actors", ["actor_id", "occurred_us", "first_position"])
     op.create_index("ix_fact_actors_event", "fact_actors", ["event_id", "version"])
 
     op.create_table(

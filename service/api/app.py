@@ -65,8 +65,13 @@ def create_app(container: Container | None, *, run_workers: bool = False, owns_c
 
     # FastAPI's /docs and /redoc load their scripts from a CDN: web_page serves /docs from the package.
     app = FastAPI(
-        title="Crisis timeline", version="1.0.0", description=DESCRIPTION, lifespan=lifespan,
-        docs_url=None, redoc_url=None, dependencies=[Depends(refuse_unknown_query)],
+        title="Crisis timeline",
+        version="1.0.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        dependencies=[Depends(refuse_unknown_query)],
     )
     app.state.container = container
     if container is not None:
@@ -96,8 +101,7 @@ ERRORS = {
     "403": "The token lacks the scope this call needs",
     "413": "Body too large",
     "422": "Invalid input, or a query parameter the operation does not take; `errors` names each field",
-    "503": "The database is unavailable, or the read models have not reached `min_position` in time "
-    "(see Retry-After)",
+    "503": "The database is unavailable, or the read models have not reached `min_position` in time (see Retry-After)",
     "507": "The database's disk is full; nothing was recorded",
 }
 WRITES = frozenset({"post", "put", "patch", "delete"})
@@ -107,9 +111,7 @@ def _document(app: FastAPI) -> dict[str, Any]:
     """FastAPI's document, with every error answer as the problem+json it really is."""
     if app.openapi_schema:
         return app.openapi_schema
-    document = get_openapi(
-        title=app.title, version=app.version, description=app.description, routes=app.routes
-    )
+    document = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
     for path, operations in document["paths"].items():
         for method, operation in operations.items():
             responses = operation.setdefault("responses", {})

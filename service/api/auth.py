@@ -77,8 +77,10 @@ def refusal(needed: str, scope: Scope, token_scopes: dict[str, str], public_read
         return None
     token = _bearer(scope)
     if token is None:
-        detail = "this call needs a bearer token" if token_scopes else (
-            "writes are disabled: no API tokens are configured (TIMELINE_API_TOKENS)"
+        detail = (
+            "this call needs a bearer token"
+            if token_scopes
+            else ("writes are disabled: no API tokens are configured (TIMELINE_API_TOKENS)")
         )
         return Problem(401, "Unauthorized", detail, headers=CHALLENGE)
     granted = _scope_of(token_scopes, token)

@@ -99,11 +99,16 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self.transport.close()
 
     def _timeout_answer(self) -> bytes:
-        problem = Problem(408, "Request timeout", f"the request body did not arrive within {self.body_timeout:g} seconds")
+        problem = Problem(
+            408, "Request timeout", f"the request body did not arrive within {self.body_timeout:g} seconds"
+        )
         head = [b"HTTP/1.1 408 Request Timeout"]
         head += [name + b": " + value for name, value in self.server_state.default_headers]
-        head += [b"content-type: " + problem.media_type.encode(), b"content-length: %d" % len(problem.body),
-                 b"connection: close"]
+        head += [
+            b"content-type: " + problem.media_type.encode(),
+            b"content-length: %d" % len(problem.body),
+            b"connection: close",
+        ]
         return b"\r\n".join(head) + b"\r\n\r\n" + problem.body
 
 

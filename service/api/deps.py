@@ -175,4 +175,3 @@ async def request_time() -> datetime:
 
 
 Now = Annotated[datetime, Depends(request_time)]
-

@@ -112,4 +112,3 @@ def _is_json(scope: Scope) -> bool:
     content_type = dict(scope["headers"]).get(b"content-type", b"").lower()
     # Without a content type the framework parses the body as JSON too.
     return not content_type or b"json" in content_type
-

@@ -43,7 +43,15 @@ class ObserveRequests:
             if self.metrics is not None:
                 self.metrics.observe_request(scope["method"], route, status, elapsed)
             log.info(
-                "%s %s %d", scope["method"], scope["path"], status,
-                extra={"method": scope["method"], "path": scope["path"], "route": route,
-                       "status": status, "duration_ms": round(elapsed * 1000, 3)},
+                "%s %s %d",
+                scope["method"],
+                scope["path"],
+                status,
+                extra={
+                    "method": scope["method"],
+                    "path": scope["path"],
+                    "route": route,
+                    "status": status,
+                    "duration_ms": round(elapsed * 1000, 3),
+                },
             )

@@ -90,12 +90,14 @@ def refine(document: dict[str, Any]) -> None:
     schemas["Source"]["properties"]["url"]["pattern"] = URL_PATTERN
     schemas["Location"]["properties"]["country"]["pattern"] = COUNTRY_PATTERN
     # PersonnelRepositioned: a move has an end, where it came from, where it went, or both.
-    schemas["PersonnelRepositioned"]["anyOf"] = [_present(end, {"$ref": "#/components/schemas/Location"})
-                                                 for end in ("from", "to")]
+    schemas["PersonnelRepositioned"]["anyOf"] = [
+        _present(end, {"$ref": "#/components/schemas/Location"}) for end in ("from", "to")
+    ]
     _not_nullable(schemas["SubscriptionPatch"], SubscriptionPatch.NOT_NULL)
     # A replay starts after a position or at a time: exactly one of them.
     schemas["ReplayIn"]["oneOf"] = [
-        _present("after", {"type": "integer"}), _present("since", {"type": "string"}),
+        _present("after", {"type": "integer"}),
+        _present("since", {"type": "string"}),
     ]
     _add_links(document)
 

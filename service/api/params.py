@@ -32,9 +32,7 @@ def parse_param(name: str, value: str | None, *, end_of_day: bool) -> datetime |
     try:
         return parse_instant(value, date_only_at="end" if end_of_day else "start")
     except InstantError as exc:
-        raise InvalidInputError(
-            f"{name}: {exc}", errors=[{"field": name, "message": str(exc)}]
-        ) from None
+        raise InvalidInputError(f"{name}: {exc}", errors=[{"field": name, "message": str(exc)}]) from None
 
 
 def micros(moment: datetime | None) -> int | None:
@@ -84,6 +82,8 @@ AtParam = Annotated[str | None, Query(description=AT, json_schema_extra=INSTANT_
 def valid_time(at: str | None, now: datetime) -> datetime:
     """The moment whose situation is asked for: ``at``, else the time of the request."""
     return parse_param("at", at, end_of_day=True) or now
+
+
 Limit = Annotated[int, Query(ge=1, le=1000, description="page size")]
 Cursor = Annotated[str | None, Query(max_length=500, description="opaque cursor from next_cursor")]
 
@@ -92,20 +92,36 @@ Cursor = Annotated[str | None, Query(max_length=500, description="opaque cursor 
 
 # The schemas state what the parsing below enforces (json_schema_extra documents, it does not
 # validate: the parsing keeps its own messages).
-TypeParam = Annotated[str | None, Query(
-    alias="type", description="comma-separated fact types",
-    json_schema_extra={"pattern": list_pattern("|".join(FACT_TYPES))},
-)]
-FromParam = Annotated[str | None, Query(
-    alias="from", description="occurred at or after (date = start of day)", json_schema_extra=INSTANT_SCHEMA,
-)]
-ToParam = Annotated[str | None, Query(
-    description="occurred at or before (date = end of day)", json_schema_extra=INSTANT_SCHEMA,
-)]
-ActorParam = Annotated[str | None, Query(
-    description=f"comma-separated actor ids (any role), at most {MAX_ACTORS_PER_QUERY}",
-    json_schema_extra={"pattern": ACTOR_LIST_PATTERN},
-)]
+TypeParam = Annotated[
+    str | None,
+    Query(
+        alias="type",
+        description="comma-separated fact types",
+        json_schema_extra={"pattern": list_pattern("|".join(FACT_TYPES))},
+    ),
+]
+FromParam = Annotated[
+    str | None,
+    Query(
+        alias="from",
+        description="occurred at or after (date = start of day)",
+        json_schema_extra=INSTANT_SCHEMA,
+    ),
+]
+ToParam = Annotated[
+    str | None,
+    Query(
+        description="occurred at or before (date = end of day)",
+        json_schema_extra=INSTANT_SCHEMA,
+    ),
+]
+ActorParam = Annotated[
+    str | None,
+    Query(
+        description=f"comma-separated actor ids (any role), at most {MAX_ACTORS_PER_QUERY}",
+        json_schema_extra={"pattern": ACTOR_LIST_PATTERN},
+    ),
+]
 RoleParam = Annotated[str | None, Query(description="the role the actor plays", json_schema_extra={"enum": ALL_ROLES})]
 
 

@@ -14,6 +14,7 @@ from service.api.methods import allowed_methods, literal_methods
 from service.api.responses import Problem, malformed_json
 from service.domain.errors import (
     FactConflictError,
+    FactRetractedError,
     InvalidInputError,
     NotCaughtUpError,
     NotFoundError,
@@ -44,6 +45,7 @@ ANSWERS: dict[type[TimelineError], Answer] = {
     TimelineError: Answer(400, "Bad request"),
     NotFoundError: Answer(404, "Not found"),
     FactConflictError: Answer(409, "Conflict"),
+    FactRetractedError: Answer(409, "Conflict"),
     PayloadTooLargeError: Answer(413, "Payload too large"),
     InvalidInputError: Answer(422, "Invalid input"),
     NotCaughtUpError: Answer(503, "Read models not caught up", retry_after=1),
@@ -58,6 +60,7 @@ def timeline_problem(exc: TimelineError) -> Problem:
     answer = answer_for(exc)
     headers = None if answer.retry_after is None else {"Retry-After": str(answer.retry_after)}
     return Problem(answer.status, answer.title, exc.detail, errors=exc.errors, headers=headers)
+
 
 log = logging.getLogger(__name__)
 
@@ -111,8 +114,9 @@ def install(app: FastAPI) -> None:
 
 
 def _method_not_allowed(methods: list[str]) -> Problem:
-    return Problem(405, "Method not allowed", f"this path takes {', '.join(methods)}",
-                   headers={"Allow": ", ".join(methods)})
+    return Problem(
+        405, "Method not allowed", f"this path takes {', '.join(methods)}", headers={"Allow": ", ".join(methods)}
+    )
 
 
 def _unexpected(request: Request, exc: Exception) -> Problem:
@@ -128,8 +132,12 @@ def storage_problem(kind: FailureKind, *, write: bool) -> Problem:
     assert kind == UNAVAILABLE
     # A write whose connection broke after its commit was recorded though it is answered
     # 503: the client cannot tell, so the answer says how to retry safely.
-    outcome = "retry later; a fact sent again with the same event_id is never recorded twice" if write else "retry later"
+    outcome = (
+        "retry later; a fact sent again with the same event_id is never recorded twice" if write else "retry later"
+    )
     return Problem(
-        503, "Database unavailable", f"the database did not answer in time; {outcome}",
+        503,
+        "Database unavailable",
+        f"the database did not answer in time; {outcome}",
         headers={"Retry-After": str(UNAVAILABLE_RETRY_AFTER)},
     )

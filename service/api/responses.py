@@ -40,7 +40,11 @@ class Problem(Response):
 
 def malformed_json(message: str = "not valid JSON") -> Problem:
     """The 400 for a body that is not (strict) JSON."""
-    detail = "the request body is not valid JSON" if message == "not valid JSON" else (
-        f"the request body is not strict JSON: {message}"
+    detail = (
+        "the request body is not valid JSON"
+        if message == "not valid JSON"
+        else (f"the request body is not strict JSON: {message}")
     )
-    return Problem(400, "Malformed JSON", detail, errors=[{"field": "body", "message": message, "type": "json_invalid"}])
+    return Problem(
+        400, "Malformed JSON", detail, errors=[{"field": "body", "message": message, "type": "json_invalid"}]
+    )

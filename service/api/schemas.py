@@ -170,8 +170,12 @@ class Stats(_Doc):
 # --- webhook subscriptions -------------------------------------------------------------
 
 FactType = Literal[
-    "StrikeOccurred", "MissionSuspended", "MissionResumed",
-    "PersonnelDeployed", "PersonnelRepositioned", "StatementIssued",
+    "StrikeOccurred",
+    "MissionSuspended",
+    "MissionResumed",
+    "PersonnelDeployed",
+    "PersonnelRepositioned",
+    "StatementIssued",
 ]
 assert set(get_args(FactType)) == set(FACT_TYPES)
 SubscribedTypes = Annotated[list[FactType], Field(max_length=len(FACT_TYPES))]

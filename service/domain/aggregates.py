@@ -143,9 +143,7 @@ class Fact(Aggregate):
             raise FactRetractedError(f"fact {self.id} is retracted; it cannot change any more")
 
 
-RECORDED_EVENTS: dict[str, type[Fact.Created]] = {
-    name: getattr(Fact, name) for name in FACT_TYPES
-}
+RECORDED_EVENTS: dict[str, type[Fact.Created]] = {name: getattr(Fact, name) for name in FACT_TYPES}
 
 # The revision kind each change of a fact records (its creation is always KIND_RECORDED).
 CHANGE_KINDS: dict[type[Fact.Event], RevisionKind] = {Fact.Corrected: KIND_CORRECTED, Fact.Retracted: KIND_RETRACTED}

@@ -89,8 +89,10 @@ def plan_correction(record: dict[str, Any], correction: CorrectionIn) -> Planned
         fact = validate_fact(candidate)
     except ValidationError as exc:
         errors = [
-            {"field": "changes." + ".".join(str(p) for p in e["loc"][1:]) if len(e["loc"]) > 1 else "changes",
-             "message": str(e["msg"]).removeprefix("Value error, ")}
+            {
+                "field": "changes." + ".".join(str(p) for p in e["loc"][1:]) if len(e["loc"]) > 1 else "changes",
+                "message": str(e["msg"]).removeprefix("Value error, "),
+            }
             for e in exc.errors()
         ]
         raise CorrectionError("the fact would not be valid after this correction", errors) from None
@@ -104,9 +106,7 @@ def plan_correction(record: dict[str, Any], correction: CorrectionIn) -> Planned
     known_urls = {s["url"] for s in updated["sources"]}
     added = [s for s in _sources(correction.sources) if s["url"] not in known_urls]
     if not changes and not added:
-        raise CorrectionError(
-            "the correction changes nothing", [{"field": "changes", "message": "no field differs"}]
-        )
+        raise CorrectionError("the correction changes nothing", [{"field": "changes", "message": "no field differs"}])
     final = {**updated, "sources": [*updated["sources"], *added]}
     check_size(final)
     return PlannedCorrection(

@@ -183,9 +183,7 @@ class _Fact(_Strict):
         seen: set[tuple[str, str]] = set()
         for ref in refs:
             if ref.role not in allowed:
-                raise ValueError(
-                    f"role '{ref.role}' is not one of {kind}'s roles: {', '.join(sorted(allowed))}"
-                )
+                raise ValueError(f"role '{ref.role}' is not one of {kind}'s roles: {', '.join(sorted(allowed))}")
             if (ref.id, ref.role) in seen:
                 raise ValueError(f"actor '{ref.id}' is named twice with role '{ref.role}'")
             seen.add((ref.id, ref.role))

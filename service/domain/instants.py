@@ -56,9 +56,7 @@ def parse_instant(value: object, *, date_only_at: str = "start") -> datetime:
     if not text or len(text) > 40:
         raise InstantError("expected an ISO 8601 date or date-time string")
     if not _INSTANT_SHAPE.fullmatch(text):
-        raise InstantError(
-            "expected an ISO 8601 date (2020-01-07) or date-time with offset (2020-01-07T15:00:00Z)"
-        )
+        raise InstantError("expected an ISO 8601 date (2020-01-07) or date-time with offset (2020-01-07T15:00:00Z)")
     if is_date_only(text):
         try:
             day = date.fromisoformat(text)
@@ -88,10 +86,7 @@ def format_instant(moment: datetime) -> str:
     Years are always four digits (``strftime`` would write year 999 as ``999``).
     """
     m = moment.astimezone(UTC)
-    return (
-        f"{m.year:04d}-{m.month:02d}-{m.day:02d}T"
-        f"{m.hour:02d}:{m.minute:02d}:{m.second:02d}.{m.microsecond:06d}Z"
-    )
+    return f"{m.year:04d}-{m.month:02d}-{m.day:02d}T{m.hour:02d}:{m.minute:02d}:{m.second:02d}.{m.microsecond:06d}Z"
 
 
 def to_micros(moment: datetime) -> int:

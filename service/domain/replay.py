@@ -107,9 +107,7 @@ def _apply_as_actor(state: dict[str, Any], fact: Mapping[str, Any]) -> None:
             _move(deployments, fact["to"], count)
 
 
-def _set_mission(
-    missions: dict[str, Any], mission: str, status: str, since: str, personnel: int | None
-) -> None:
+def _set_mission(missions: dict[str, Any], mission: str, status: str, since: str, personnel: int | None) -> None:
     current = missions.get(mission)
     if current is None:
         missions[mission] = {"status": status, "since": since, "personnel": personnel}
@@ -137,9 +135,7 @@ def _move(deployments: dict[str, Any], location: Mapping[str, Any], delta: int |
         entry["personnel"] = max(entry["personnel"] + delta, 0)
 
 
-def fold_states(
-    facts: Iterable[Mapping[str, Any]], actors: Iterable[str] | None = None
-) -> dict[str, dict[str, Any]]:
+def fold_states(facts: Iterable[Mapping[str, Any]], actors: Iterable[str] | None = None) -> dict[str, dict[str, Any]]:
     """Each actor's state after the given facts, in the order given.
 
     With ``actors``, only those actors are folded (and each appears, even

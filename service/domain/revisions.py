@@ -100,9 +100,7 @@ def versions(changes: Sequence[Change]) -> list[Version]:
     return out
 
 
-def known_at(
-    changes: Sequence[Change], as_of_us: int | None, reported_by_us: int | None
-) -> Known | None:
+def known_at(changes: Sequence[Change], as_of_us: int | None, reported_by_us: int | None) -> Known | None:
     """The fact as known under the two axes (None = no bound), or None if not yet known."""
     visible = [
         c

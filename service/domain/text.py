@@ -64,9 +64,7 @@ def _refuse(value: str, refused: re.Pattern[str], allowed: str) -> str:
     found = refused.search(value)
     if found is not None:
         char = found.group()
-        raise ValueError(
-            f"contains {_kind(char)} (U+{ord(char):04X}) at character {found.start() + 1}; {allowed}"
-        )
+        raise ValueError(f"contains {_kind(char)} (U+{ord(char):04X}) at character {found.start() + 1}; {allowed}")
     return value
 
 
@@ -81,7 +79,9 @@ def multi_line(value: str) -> str:
     """The value with its line breaks as LF, if it holds no other control character or bidi control."""
     value = value.replace("\r\n", "\n").replace("\r", "\n")
     return _refuse(
-        value, _MULTI_LINE_REFUSED, "a text may break its lines with LF (\\n) and hold tabs, but no other control character"
+        value,
+        _MULTI_LINE_REFUSED,
+        "a text may break its lines with LF (\\n) and hold tabs, but no other control character",
     )
 
 
@@ -102,20 +102,26 @@ def _some_text(refused: str) -> str:
 # https in any case, a host that is not empty, brackets only around an IPv6 address.
 _HOST = f"[^/?#\\[\\]{ONE_LINE_REFUSED}]"
 URL_PATTERN = (
-    f"^ *[Hh][Tt][Tt][Pp][Ss]?://(?:{_HOST}*\\[[0-9A-Fa-f:.]+\\]{_HOST}*|{_HOST}+)"
-    f"(?:[/?#][^{ONE_LINE_REFUSED}]*)?$"
+    f"^ *[Hh][Tt][Tt][Pp][Ss]?://(?:{_HOST}*\\[[0-9A-Fa-f:.]+\\]{_HOST}*|{_HOST}+)(?:[/?#][^{ONE_LINE_REFUSED}]*)?$"
 )
 
 Text = Annotated[
-    str, StringConstraints(min_length=1, max_length=MAX_TEXT, pattern=r"\S"), AfterValidator(one_line),
+    str,
+    StringConstraints(min_length=1, max_length=MAX_TEXT, pattern=r"\S"),
+    AfterValidator(one_line),
     Field(json_schema_extra={"pattern": _some_text(ONE_LINE_REFUSED)}),
 ]
 LongText = Annotated[
-    str, StringConstraints(min_length=1, max_length=MAX_LONG_TEXT, pattern=r"\S"), AfterValidator(multi_line),
+    str,
+    StringConstraints(min_length=1, max_length=MAX_LONG_TEXT, pattern=r"\S"),
+    AfterValidator(multi_line),
     # As sent: a CR may come too, since it is stored as LF.
     Field(json_schema_extra={"pattern": _some_text(f"\x00-\x08\x0b\x0c\x0e-\x1f{_NEVER}")}),
 ]
 Url = Annotated[
-    str, StringConstraints(min_length=1, max_length=MAX_URL), AfterValidator(one_line), AfterValidator(http_url),
+    str,
+    StringConstraints(min_length=1, max_length=MAX_URL),
+    AfterValidator(one_line),
+    AfterValidator(http_url),
     Field(json_schema_extra={"pattern": URL_PATTERN}),
 ]

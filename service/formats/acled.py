@@ -33,8 +33,15 @@ _PERIOD = re.compile(r"\s*\(\d{4}\s*-\s*(?:\d{4})?\)\s*$")
 _DRONE = re.compile(r"\b(?:drones?|uavs?|unmanned aerial)\b", re.IGNORECASE)
 _MISSILE = re.compile(r"\b(?:missiles?|rockets?)\b", re.IGNORECASE)
 # Country names ACLED uses that pycountry does not know.
-_COUNTRY_NAMES = {"kosovo": "XK", "democratic republic of congo": "CD", "republic of congo": "CG",
-                  "ivory coast": "CI", "east timor": "TL", "palestine": "PS", "vatican city": "VA"}
+_COUNTRY_NAMES = {
+    "kosovo": "XK",
+    "democratic republic of congo": "CD",
+    "republic of congo": "CG",
+    "ivory coast": "CI",
+    "east timor": "TL",
+    "palestine": "PS",
+    "vatican city": "VA",
+}
 
 EXPLOSIONS = "explosions/remote violence"
 # Sub-event types of Explosions/Remote violence whose means the sub-type alone settles.
@@ -127,8 +134,10 @@ def _kind(event_type: str, sub_type: str, notes: str) -> tuple[str, str]:
         return "StrikeOccurred", "drone" if _DRONE.search(notes) else "air"
     if event == EXPLOSIONS and sub == "shelling/artillery/missile attack":
         return "StrikeOccurred", "missile" if _MISSILE.search(notes) else "artillery"
-    if (event == EXPLOSIONS and sub in OTHER_MEANS) or event == "battles" or (
-        event == "violence against civilians" and sub == "attack"
+    if (
+        (event == EXPLOSIONS and sub in OTHER_MEANS)
+        or event == "battles"
+        or (event == "violence against civilians" and sub == "attack")
     ):
         return "StrikeOccurred", "other"
     if event == "strategic developments" and sub == "agreement":

@@ -21,14 +21,33 @@ PLACES = ("location", "from", "to")
 PLACE_FIELDS = ("id", "name", "country", "lat", "lon")
 
 FACT_COLUMNS: tuple[str, ...] = (
-    "event_id", "type", "occurred_at", "occurred_until", "precision", "reported_at",
-    "recorded_at", "position", "revision", "status",
-    "summary", "actors", "confidence", "refers_to",
+    "event_id",
+    "type",
+    "occurred_at",
+    "occurred_until",
+    "precision",
+    "reported_at",
+    "recorded_at",
+    "position",
+    "revision",
+    "status",
+    "summary",
+    "actors",
+    "confidence",
+    "refers_to",
     *(f"{place}_{part}" for place in PLACES for part in PLACE_FIELDS),
     "sources",
     # Type fields, the union over the six types; a cell is empty where a type lacks the field.
-    "means", "fatalities", "target_description", "mission", "mission_name", "personnel",
-    "reason", "temporary", "text", "channel",
+    "means",
+    "fatalities",
+    "target_description",
+    "mission",
+    "mission_name",
+    "personnel",
+    "reason",
+    "temporary",
+    "text",
+    "channel",
 )
 ACTOR_COLUMNS: tuple[str, ...] = ("actor_id", "actor_role", *FACT_COLUMNS)
 
@@ -38,8 +57,7 @@ INTEGER_COLUMNS = frozenset({"fatalities", "personnel"})
 FLOAT_PARTS = frozenset({"lat", "lon"})
 BOOLEAN_COLUMNS = frozenset({"temporary"})
 TEXT_COLUMNS = frozenset(
-    {"summary", "target_description", "mission_name", "reason", "text"}
-    | {f"{place}_name" for place in PLACES}
+    {"summary", "target_description", "mission_name", "reason", "text"} | {f"{place}_name" for place in PLACES}
 )
 # What a spreadsheet would run as a formula (OWASP's list).
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -88,9 +106,7 @@ def actor_rows(fact: dict[str, Any], only: Iterable[str] = ()) -> list[list[str]
     wanted = set(only)
     row = fact_row(fact)
     return [
-        [actor["id"], actor["role"], *row]
-        for actor in fact.get("actors", [])
-        if not wanted or actor["id"] in wanted
+        [actor["id"], actor["role"], *row] for actor in fact.get("actors", []) if not wanted or actor["id"] in wanted
     ]
 
 

@@ -72,7 +72,12 @@ def _parts(spec: ExportSpec) -> Parts:
     if spec.format == "geojson":
         return geo.HEAD, lambda page: [geo.encoded(e.fact) for e in page], geo.TAIL, b","
     if spec.format == "ics":
-        return ical.HEAD, lambda page: [ical.vevent(e.fact, micros_to_text(e.revised_us) or "") for e in page], ical.TAIL, b""
+        return (
+            ical.HEAD,
+            lambda page: [ical.vevent(e.fact, micros_to_text(e.revised_us) or "") for e in page],
+            ical.TAIL,
+            b"",
+        )
     if spec.format == "timelinejs":
         return (
             timelinejs.HEAD,

@@ -16,9 +16,22 @@ HEAD = b'{"type":"FeatureCollection","features":['
 TAIL = b"]}\n"
 PLACE_FIELDS = ("location", "to", "from")
 SCALARS = (
-    "type", "summary", "occurred_at", "occurred_until", "precision", "reported_at", "recorded_at",
-    "position", "revision", "status", "confidence",
-    "means", "fatalities", "mission", "personnel", "channel",
+    "type",
+    "summary",
+    "occurred_at",
+    "occurred_until",
+    "precision",
+    "reported_at",
+    "recorded_at",
+    "position",
+    "revision",
+    "status",
+    "confidence",
+    "means",
+    "fatalities",
+    "mission",
+    "personnel",
+    "channel",
 )
 
 

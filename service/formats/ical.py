@@ -22,12 +22,12 @@ from service.domain.revisions import STATUS_RETRACTED
 from service.formats.geo import place_of
 
 HEAD = (
-    "BEGIN:VCALENDAR\r\n"
-    "VERSION:2.0\r\n"
-    "PRODID:-//Crisis timeline//export//EN\r\n"
-    "CALSCALE:GREGORIAN\r\n"
-    "X-WR-CALNAME:Crisis timeline\r\n"
-).encode()
+    b"BEGIN:VCALENDAR\r\n"
+    b"VERSION:2.0\r\n"
+    b"PRODID:-//Crisis timeline//export//EN\r\n"
+    b"CALSCALE:GREGORIAN\r\n"
+    b"X-WR-CALNAME:Crisis timeline\r\n"
+)
 TAIL = b"END:VCALENDAR\r\n"
 # Precisions coarser than a moment are all-day events on the day the fact is placed at.
 ALL_DAY = frozenset({"day", "week", "month", "year"})

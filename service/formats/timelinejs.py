@@ -34,8 +34,13 @@ PARTS_BY_PRECISION = {
 def date_parts(text: str, precision: str) -> dict[str, str]:
     moment = parse_instant(text)
     values = {
-        "year": moment.year, "month": moment.month, "day": moment.day, "hour": moment.hour,
-        "minute": moment.minute, "second": moment.second, "millisecond": moment.microsecond // 1000,
+        "year": moment.year,
+        "month": moment.month,
+        "day": moment.day,
+        "hour": moment.hour,
+        "minute": moment.minute,
+        "second": moment.second,
+        "millisecond": moment.microsecond // 1000,
     }
     return {part: str(values[part]) for part in PARTS_BY_PRECISION[precision]}
 

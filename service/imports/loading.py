@@ -152,4 +152,3 @@ def _store_field(exc: TimelineError) -> str:
     # The store names fields of a batch ("events.0.event_id"); the row is the batch here.
     names = [error["field"].split(".", 2)[2:] for error in exc.errors if error.get("field")]
     return names[0][0] if names and names[0] else ""
-

@@ -27,15 +27,17 @@ def configure(level: str, fmt: str = "json") -> None:
             OrjsonFormatter(
                 "{asctime}{levelname}{name}{message}{correlation_id}",
                 style="{",
-                rename_fields={"asctime": "time", "levelname": "level", "name": "logger",
-                               "correlation_id": "request_id"},
+                rename_fields={
+                    "asctime": "time",
+                    "levelname": "level",
+                    "name": "logger",
+                    "correlation_id": "request_id",
+                },
                 datefmt="%Y-%m-%dT%H:%M:%S%z",
             )
         )
     else:
-        handler.setFormatter(
-            logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(correlation_id)s]: %(message)s")
-        )
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(correlation_id)s]: %(message)s"))
     root = logging.getLogger()
     for existing in list(root.handlers):
         root.removeHandler(existing)

@@ -80,20 +80,30 @@ class Metrics:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         self.requests = Counter(
-            "timeline_http_requests", "HTTP requests answered, by route template and status",
-            ["method", "route", "status"], registry=r,
+            "timeline_http_requests",
+            "HTTP requests answered, by route template and status",
+            ["method", "route", "status"],
+            registry=r,
         )
         self.request_seconds = Histogram(
-            "timeline_http_request_duration_seconds", "time to answer an HTTP request, by route template",
-            ["method", "route"], buckets=LATENCY_BUCKETS, registry=r,
+            "timeline_http_request_duration_seconds",
+            "time to answer an HTTP request, by route template",
+            ["method", "route"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
         )
         self.append_seconds = Histogram(
-            "timeline_append_duration_seconds", "time to commit one append (a fact, a batch, a change) to the log",
-            buckets=APPEND_BUCKETS, registry=r,
+            "timeline_append_duration_seconds",
+            "time to commit one append (a fact, a batch, a change) to the log",
+            buckets=APPEND_BUCKETS,
+            registry=r,
         )
         self.appended = Counter("timeline_appended_events", "domain events committed to the log", registry=r)
         self.webhook_attempts = Counter(
-            "timeline_webhook_attempts", "webhook delivery attempts by outcome", ["outcome"], registry=r,
+            "timeline_webhook_attempts",
+            "webhook delivery attempts by outcome",
+            ["outcome"],
+            registry=r,
         )
         self._store: _StoreCollector | None = None
 

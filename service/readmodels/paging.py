@@ -51,9 +51,7 @@ def decode_cursor(cursor: str | None, kinds: tuple[type, ...]) -> list[Any] | No
     return values
 
 
-def page_of(
-    rows: Sequence[Any], limit: int, item: Callable[[Any], Any], key: Callable[[Any], Sequence[Any]]
-) -> Page:
+def page_of(rows: Sequence[Any], limit: int, item: Callable[[Any], Any], key: Callable[[Any], Sequence[Any]]) -> Page:
     """The first ``limit`` of ``limit + 1`` rows as a page; a cursor at ``key`` of the last if more follow."""
     more = len(rows) > limit
     rows = rows[:limit]

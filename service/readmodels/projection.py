@@ -115,8 +115,15 @@ class ReadModelProjection:
             conn.execute(
                 dialect_insert(conn, actors).on_conflict_do_nothing(index_elements=["id"]),
                 [
-                    {"id": actor_id, "name": actor_id, "kind": None, "parent": None,
-                     "aliases": [], "registered": False, "first_position": position}
+                    {
+                        "id": actor_id,
+                        "name": actor_id,
+                        "kind": None,
+                        "parent": None,
+                        "aliases": [],
+                        "registered": False,
+                        "first_position": position,
+                    }
                     for actor_id, position in batch.named.items()
                 ],
             )
@@ -179,22 +186,24 @@ class ReadModelProjection:
         history.changes.append(change)
         now = fold(history.changes)
         event_id = now.record["event_id"]
-        batch.revisions.append({
-            "event_id": event_id,
-            "revision": change.revision,
-            "position": position,
-            "first_position": history.first_position,
-            "kind": change.kind,
-            "type": now.record["type"],
-            "fact_recorded_us": history.fact_recorded_us,
-            "recorded_us": change.recorded_us,
-            "reported_us": change.reported_us,
-            "reason": reason,
-            "changes": change.changes if change.kind == KIND_CORRECTED else None,
-            "added_sources": change.added_sources or None,
-            "status": now.status,
-            "body": change.record if change.kind == KIND_RECORDED else now.record,
-        })
+        batch.revisions.append(
+            {
+                "event_id": event_id,
+                "revision": change.revision,
+                "position": position,
+                "first_position": history.first_position,
+                "kind": change.kind,
+                "type": now.record["type"],
+                "fact_recorded_us": history.fact_recorded_us,
+                "recorded_us": change.recorded_us,
+                "reported_us": change.reported_us,
+                "reason": reason,
+                "changes": change.changes if change.kind == KIND_CORRECTED else None,
+                "added_sources": change.added_sources or None,
+                "status": now.status,
+                "body": change.record if change.kind == KIND_RECORDED else now.record,
+            }
+        )
         history.open_versions, history.open_actor_rows = [], []
         for version in versions(history.changes):
             known = version.known
@@ -212,8 +221,12 @@ class ReadModelProjection:
                 "reported_until_us": version.reported_until_us,
             }
             history.next_version += 1
-            row = {**common, "revision": known.revision, "fact_recorded_us": history.fact_recorded_us,
-                   "body": known.record}
+            row = {
+                **common,
+                "revision": known.revision,
+                "fact_recorded_us": history.fact_recorded_us,
+                "body": known.record,
+            }
             history.open_versions.append(row)
             batch.versions.append(row)
             roles: dict[str, list[str]] = {}

@@ -205,9 +205,7 @@ def daily_counts(conn: Connection, axes: Axes, filt: FactFilter) -> list[tuple[d
     return [(date.fromordinal(row.day + 1), row.type, row.facts, row.fatalities) for row in rows]
 
 
-def timeline(
-    conn: Connection, actor_id: str, axes: Axes, filt: FactFilter, cursor: str | None, limit: int
-) -> Page:
+def timeline(conn: Connection, actor_id: str, axes: Axes, filt: FactFilter, cursor: str | None, limit: int) -> Page:
     fa, fr = fact_actors, fact_versions
     conditions = [fa.c.actor_id == actor_id, *_visible(fa, axes), fa.c.status == STATUS_ACTIVE, *_window(fa, filt)]
     after = decode_cursor(cursor, (int, int))
@@ -296,9 +294,7 @@ def actor_state(conn: Connection, actor_id: str, axes: Axes, at_us: int) -> dict
     return fold_inputs((frozenset(roles[1:-1].split(",")), slim) for roles, slim in rows)
 
 
-def world_state(
-    conn: Connection, axes: Axes, at_us: int, only: Sequence[str] = ()
-) -> dict[str, dict[str, Any]]:
+def world_state(conn: Connection, axes: Axes, at_us: int, only: Sequence[str] = ()) -> dict[str, dict[str, Any]]:
     """Every actor with a visible fact, folded; with ``only``, just those actors.
 
     Named actors are folded from their own rows (as ``actor_state``), not by folding
@@ -361,9 +357,7 @@ def _described_changes(row: Any) -> dict[str, Any] | None:
 
 def changes(conn: Connection, after: int, limit: int) -> dict[str, Any]:
     fr = fact_revisions
-    rows = conn.execute(
-        select(fr).where(fr.c.position > after).order_by(fr.c.position).limit(limit)
-    ).all()
+    rows = conn.execute(select(fr).where(fr.c.position > after).order_by(fr.c.position).limit(limit)).all()
     items = [
         {
             "position": r.position,

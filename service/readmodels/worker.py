@@ -24,6 +24,7 @@ from service.store.sql import dialect_insert, write_transaction
 
 log = logging.getLogger(__name__)
 
+
 class _LostRace(Exception):
     """Another worker moved the projection's position first."""
 
@@ -100,9 +101,7 @@ class DecodedEvents:
 
 
 def read_position(conn: Connection, name: str) -> int:
-    value = conn.execute(
-        select(projection_positions.c.position).where(projection_positions.c.name == name)
-    ).scalar()
+    value = conn.execute(select(projection_positions.c.position).where(projection_positions.c.name == name)).scalar()
     return int(value or 0)
 
 
@@ -190,9 +189,7 @@ class ProjectionWorker(BackgroundLoop):
             if created is not None:
                 return True
         moved = conn.execute(
-            update(table)
-            .where(table.c.name == self.name, table.c.position == start)
-            .values(position=end)
+            update(table).where(table.c.name == self.name, table.c.position == start).values(position=end)
         )
         return moved.rowcount == 1
 
@@ -248,8 +245,9 @@ class ProjectionWorker(BackgroundLoop):
         # A full or unavailable database is the operator's to fix, not a bug: one line per
         # retry, no traceback. An append that commits in this process means it is fixed, so
         # the wait ends then (the waker), not a backoff of up to 5 s (MAX_BACKOFF) later.
-        log.warning("projection %s: database %s (%s); retrying in %.1fs",
-                    self.name, kind, str(exc).splitlines()[0], pause)
+        log.warning(
+            "projection %s: database %s (%s); retrying in %.1fs", self.name, kind, str(exc).splitlines()[0], pause
+        )
         self.waker.wait(pause)
 
 

@@ -115,8 +115,7 @@ class TimelineApplication(Application[UUID]):
             earlier = first_index.setdefault(record["event_id"], index)
             if earlier != index and records[earlier] != record:
                 raise FactConflictError(
-                    f"facts {earlier} and {index} share event_id {record['event_id']} "
-                    "with different bodies",
+                    f"facts {earlier} and {index} share event_id {record['event_id']} with different bodies",
                     errors=[{"field": f"events.{index}.event_id", "message": "duplicate event_id"}],
                 )
         results: dict[str, Recorded] = {}

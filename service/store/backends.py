@@ -63,7 +63,12 @@ def event_store_env(url: URL) -> dict[str, str]:
     if is_sqlite(url):
         from service.store import sqlite
 
-        return {**common, "PERSISTENCE_MODULE": sqlite.PERSISTENCE_MODULE, "SQLITE_DBNAME": url.database or "", "SQLITE_LOCK_TIMEOUT": "30"}
+        return {
+            **common,
+            "PERSISTENCE_MODULE": sqlite.PERSISTENCE_MODULE,
+            "SQLITE_DBNAME": url.database or "",
+            "SQLITE_LOCK_TIMEOUT": "30",
+        }
     from service.store import postgres  # needs the postgres extra
 
     where = libpq_params(url)
@@ -100,8 +105,13 @@ def create_read_engine(url: URL) -> Engine:
     codec = {"json_serializer": _dumps, "json_deserializer": orjson.loads}
     if not is_sqlite(url):
         return create_engine(
-            url, pool_size=10, max_overflow=20, pool_pre_ping=True, pool_timeout=POOL_TIMEOUT,
-            connect_args={"connect_timeout": CONNECT_TIMEOUT}, **codec,
+            url,
+            pool_size=10,
+            max_overflow=20,
+            pool_pre_ping=True,
+            pool_timeout=POOL_TIMEOUT,
+            connect_args={"connect_timeout": CONNECT_TIMEOUT},
+            **codec,
         )
     engine = create_engine(url, connect_args={"timeout": 30}, **codec)
 

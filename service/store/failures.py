@@ -63,8 +63,14 @@ except ImportError:  # pragma: no cover (installed with the postgres extra)
 
 # Every class a storage call can raise, for callers that must catch before they classify.
 STORAGE_ERRORS: tuple[type[BaseException], ...] = (
-    StorageUnavailableError, StorageFullError, es.PersistenceError, sa.DBAPIError, sa.TimeoutError,
-    sa.DisconnectionError, sqlite3.Error, *((psycopg.Error,) if psycopg is not None else ()),
+    StorageUnavailableError,
+    StorageFullError,
+    es.PersistenceError,
+    sa.DBAPIError,
+    sa.TimeoutError,
+    sa.DisconnectionError,
+    sqlite3.Error,
+    *((psycopg.Error,) if psycopg is not None else ()),
 )
 
 SQLITE_BUSY = 5

@@ -2,8 +2,9 @@
 
 A request that records one fact hands it to the app's committer and awaits the outcome.
 The facts of one turn of the event loop are handed to one writer thread together, which
-takes every fact handed over since its last commit (at most ``max_group``) and records them with one ``save`` (one transaction, one sync to disk),
-then answers each request on its event loop. Nothing is answered before its commit.
+takes every fact handed over since its last commit (at most ``max_group``) and records them
+with one ``save`` (one transaction, one sync to disk), then answers each request on its
+event loop. Nothing is answered before its commit.
 When the group cannot be recorded as a whole (one fact conflicts with a stored one, or is
 too large), each fact of it is recorded on its own, so that one request's error is never
 another's. When the database itself fails (storage/failures.py), the failure is every

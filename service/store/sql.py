@@ -40,10 +40,7 @@ def insert_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) 
     conn.exec_driver_sql(
         sql,
         [
-            tuple(
-                orjson.dumps(row[n]).decode() if n in json_names and row[n] is not None else row[n]
-                for n in names
-            )
+            tuple(orjson.dumps(row[n]).decode() if n in json_names and row[n] is not None else row[n] for n in names)
             for row in rows
         ],
     )

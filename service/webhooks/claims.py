@@ -72,9 +72,7 @@ class Claimed:
     previous_secret_until_us: int | None
 
 
-def claim(
-    engine: Engine, at: int, timeout: float, busy: frozenset[str], room: int, keep_free: int
-) -> list[Claimed]:
+def claim(engine: Engine, at: int, timeout: float, busy: frozenset[str], room: int, keep_free: int) -> list[Claimed]:
     """Lease the messages due at ``at`` (microseconds) of at most ``room`` subscriptions not in ``busy``.
 
     Subscriptions that are not failing come first, in log order, then failing
@@ -87,11 +85,22 @@ def claim(
             rows = _in_order(conn, conn.execute(_due(conn, at, subscription_id)).all())
             for turn, r in enumerate(rows, start=1):
                 lease_until = lease_until_us(at, turn, timeout)
-                conn.execute(update(webhook_messages).where(webhook_messages.c.id == r.id)
-                             .values(lease_until_us=lease_until))
+                conn.execute(
+                    update(webhook_messages).where(webhook_messages.c.id == r.id).values(lease_until_us=lease_until)
+                )
                 claimed.append(
-                    Claimed(r.id, r.subscription_id, r.position, r.body, r.attempts, lease_until, r.url,
-                            r.secret, r.previous_secret, r.previous_secret_until_us)
+                    Claimed(
+                        r.id,
+                        r.subscription_id,
+                        r.position,
+                        r.body,
+                        r.attempts,
+                        lease_until,
+                        r.url,
+                        r.secret,
+                        r.previous_secret,
+                        r.previous_secret_until_us,
+                    )
                 )
     return claimed
 
@@ -100,13 +109,16 @@ def _pick(conn: Any, at: int, busy: frozenset[str], room: int, keep_free: int) -
     """The subscriptions to serve."""
     m, s = webhook_messages, subscriptions
     tried = webhook_messages.alias("tried")
-    failing = exists().where(
-        tried.c.subscription_id == m.c.subscription_id, tried.c.status == MESSAGE_PENDING, tried.c.attempts > 0
-    ).label("failing")
+    failing = (
+        exists()
+        .where(tried.c.subscription_id == m.c.subscription_id, tried.c.status == MESSAGE_PENDING, tried.c.attempts > 0)
+        .label("failing")
+    )
     retry_due = case((m.c.attempts > 0, m.c.next_attempt_us), else_=NEVER)
     rows = conn.execute(
-        select(m.c.subscription_id, failing, func.min(retry_due).label("retry_due"),
-               func.min(m.c.position).label("first"))
+        select(
+            m.c.subscription_id, failing, func.min(retry_due).label("retry_due"), func.min(m.c.position).label("first")
+        )
         .join(s, s.c.id == m.c.subscription_id)
         .where(*_due_now(at), m.c.subscription_id.notin_(busy) if busy else true())
         .group_by(m.c.subscription_id)
@@ -124,8 +136,17 @@ def _due(conn: Any, at: int, subscription_id: str) -> Any:
     """The subscription's due, unleased messages, in log order, as many as one claim takes."""
     m, s = webhook_messages, subscriptions
     query = (
-        select(m.c.id, m.c.subscription_id, m.c.position, m.c.body, m.c.attempts, s.c.url, s.c.secret,
-               s.c.previous_secret, s.c.previous_secret_until_us)
+        select(
+            m.c.id,
+            m.c.subscription_id,
+            m.c.position,
+            m.c.body,
+            m.c.attempts,
+            s.c.url,
+            s.c.secret,
+            s.c.previous_secret,
+            s.c.previous_secret_until_us,
+        )
         .join(s, s.c.id == m.c.subscription_id)
         .where(m.c.subscription_id == subscription_id, *_due_now(at))
         .order_by(m.c.position)
@@ -152,12 +173,16 @@ def _in_order(conn: Any, rows: Sequence[Any]) -> list[Any]:
             untried[row.subscription_id].append(row)
     m = webhook_messages
     for subscription_id, candidates in untried.items():
-        earliest = conn.execute(
-            select(m.c.position)
-            .where(m.c.subscription_id == subscription_id, m.c.status == MESSAGE_PENDING, m.c.attempts == 0)
-            .order_by(m.c.position)
-            .limit(len(candidates))
-        ).scalars().all()
+        earliest = (
+            conn.execute(
+                select(m.c.position)
+                .where(m.c.subscription_id == subscription_id, m.c.status == MESSAGE_PENDING, m.c.attempts == 0)
+                .order_by(m.c.position)
+                .limit(len(candidates))
+            )
+            .scalars()
+            .all()
+        )
         for candidate, expected in zip(candidates, earliest, strict=False):
             if candidate.position != expected:
                 break

@@ -122,7 +122,7 @@ class Dispatcher(BackgroundLoop):
             if outcome.error is not None and index + 1 < len(queue):
                 # The subscriber is failing: hand the rest back rather than spend a
                 # timeout on each; they are claimed again, in order, next round.
-                release(self.engine, queue[index + 1:])
+                release(self.engine, queue[index + 1 :])
                 return
 
     def claim(self, busy: frozenset[str] = frozenset(), room: int = CLAIM_LIMIT, keep_free: int = 0) -> list[Claimed]:
@@ -133,7 +133,9 @@ class Dispatcher(BackgroundLoop):
         try:
             self._record(claimed, outcome)
         except Exception:
-            log.exception("could not record the attempt of %s; its lease will expire and it will be retried", claimed.id)
+            log.exception(
+                "could not record the attempt of %s; its lease will expire and it will be retried", claimed.id
+            )
         for listener in self.on_outcome:
             listener(claimed.id, outcome)
         return outcome
@@ -187,8 +189,11 @@ class Dispatcher(BackgroundLoop):
         with write_transaction(self.engine) as conn:
             conn.execute(
                 insert(webhook_attempts).values(
-                    message_id=claimed.id, at_us=now_us(self.clock), status_code=outcome.status_code,
-                    latency_ms=outcome.latency_ms, error=outcome.error,
+                    message_id=claimed.id,
+                    at_us=now_us(self.clock),
+                    status_code=outcome.status_code,
+                    latency_ms=outcome.latency_ms,
+                    error=outcome.error,
                 )
             )
             # Only while our lease holds: after it ran out the message is someone else's.

@@ -107,7 +107,9 @@ def check_target(url: str, allow: str = "") -> list[str]:
     if host in names:
         return []
     try:
-        infos = socket.getaddrinfo(host, parts.port or (443 if parts.scheme == "https" else 80), type=socket.SOCK_STREAM)
+        infos = socket.getaddrinfo(
+            host, parts.port or (443 if parts.scheme == "https" else 80), type=socket.SOCK_STREAM
+        )
     except (socket.gaierror, UnicodeError) as exc:
         raise UnsafeTargetError(f"the host '{host}' does not resolve: {exc}") from None
     addresses = []
@@ -139,7 +141,9 @@ def pinned(url: str, allow: str = "") -> list[Pinned]:
             netloc = f"{netloc}:{parts.port}"
         if credentials:
             netloc = f"{credentials}@{netloc}"
-        targets.append(Pinned(SplitResult(parts.scheme, netloc, parts.path, parts.query, "").geturl(), host, server_name))
+        targets.append(
+            Pinned(SplitResult(parts.scheme, netloc, parts.path, parts.query, "").geturl(), host, server_name)
+        )
     return targets
 
 

@@ -163,15 +163,15 @@ class Subscriptions:
             rows = rows[:limit]
             attempts: dict[str, list[dict[str, Any]]] = {r.id: [] for r in rows}
             if rows:
-                for attempt in conn.execute(
-                    select(a).where(a.c.message_id.in_(list(attempts))).order_by(a.c.id)
-                ):
-                    attempts[attempt.message_id].append({
-                        "at": micros_to_text(attempt.at_us),
-                        "status_code": attempt.status_code,
-                        "latency_ms": attempt.latency_ms,
-                        "error": attempt.error,
-                    })
+                for attempt in conn.execute(select(a).where(a.c.message_id.in_(list(attempts))).order_by(a.c.id)):
+                    attempts[attempt.message_id].append(
+                        {
+                            "at": micros_to_text(attempt.at_us),
+                            "status_code": attempt.status_code,
+                            "latency_ms": attempt.latency_ms,
+                            "error": attempt.error,
+                        }
+                    )
         items = [
             {
                 "message_id": r.id,
@@ -180,14 +180,18 @@ class Subscriptions:
                 "type": r.type,
                 "fact_type": r.fact_type,
                 "status": r.status,
-                "next_attempt_at": micros_to_text(r.next_attempt_us) if r.status == MESSAGE_PENDING and r.next_attempt_us else None,
+                "next_attempt_at": micros_to_text(r.next_attempt_us)
+                if r.status == MESSAGE_PENDING and r.next_attempt_us
+                else None,
                 "attempts": attempts[r.id],
             }
             for r in rows
         ]
         return {"items": items, "next_cursor": encode_cursor([rows[-1].position]) if more else None}
 
-    def replay(self, subscription_id: str, *, after: int | None = None, since: datetime | None = None) -> dict[str, Any]:
+    def replay(
+        self, subscription_id: str, *, after: int | None = None, since: datetime | None = None
+    ) -> dict[str, Any]:
         """Send again every change after a position (or recorded since a time) that passes the filters.
 
         Messages keep their ids; changes that had no message yet (before the
@@ -200,8 +204,9 @@ class Subscriptions:
             start = after
             if since is not None:
                 start = conn.execute(
-                    select(func.coalesce(func.min(fr.c.position) - 1, self.head()))
-                    .where(fr.c.recorded_us >= to_micros(since))
+                    select(func.coalesce(func.min(fr.c.position) - 1, self.head())).where(
+                        fr.c.recorded_us >= to_micros(since)
+                    )
                 ).scalar_one()
             rows = []
             for change in conn.execute(select(fr).where(fr.c.position > start).order_by(fr.c.position)):
@@ -214,7 +219,7 @@ class Subscriptions:
                 for chunk in range(0, len(ids), 500):
                     conn.execute(
                         update(m)
-                        .where(m.c.id.in_(ids[chunk:chunk + 500]))
+                        .where(m.c.id.in_(ids[chunk : chunk + 500]))
                         .values(status=MESSAGE_PENDING, attempts=0, next_attempt_us=0)
                     )
         return {"after": start, "messages": len(rows)}

@@ -25,7 +25,12 @@ def test_quick_suite_prints_every_target(tmp_path: Path) -> None:
     markdown = tmp_path / "report.md"
     done = subprocess.run(
         [sys.executable, "-m", "bench", "--quick", "--markdown", str(markdown)],
-        cwd=REPO_ROOT, env=clean_env(), capture_output=True, text=True, timeout=QUICK_TIMEOUT_S, check=False,
+        cwd=REPO_ROOT,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=QUICK_TIMEOUT_S,
+        check=False,
     )
     assert done.returncode == 0, f"exit {done.returncode}\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
     lines = done.stdout.splitlines()

@@ -33,13 +33,19 @@ def test_server_logs_are_json_lines_with_request_ids_and_never_a_secret(
     request_id = uuid.uuid4().hex
     with serving(database_url, tokens, tmp_path / "serve.log", timeout=30) as server:
         with httpx.Client(base_url=server.base_url, timeout=15) as http:
-            created = http.post("/v1/events", json=valid_fact(actors=[{"id": "press-office", "role": "speaker"}]),
-                                headers={**headers["write"], "X-Request-ID": request_id})
+            created = http.post(
+                "/v1/events",
+                json=valid_fact(actors=[{"id": "press-office", "role": "speaker"}]),
+                headers={**headers["write"], "X-Request-ID": request_id},
+            )
             assert created.status_code == 201, created.text
             assert http.get("/v1/events", headers=headers["read"]).status_code == 200
             assert http.get("/v1/events", headers={"Authorization": "Bearer wrong-guess-token"}).status_code == 401
-            hook = http.post("/v1/subscriptions", json={"url": "https://hooks.example.org/x?key=url-secret-42"},
-                             headers=headers["admin"])
+            hook = http.post(
+                "/v1/subscriptions",
+                json={"url": "https://hooks.example.org/x?key=url-secret-42"},
+                headers=headers["admin"],
+            )
             # The name cannot be resolved here: refused (4xx), but the URL still must not be logged.
             assert 400 <= hook.status_code < 500, hook.text
         assert server.stop(15) == 0

@@ -74,23 +74,39 @@ def write_acled(path: Path, rows: list[dict[str, str]]) -> Path:
 
 
 def acled_file(path: Path) -> Path:
-    return write_acled(path, [
-        acled(),  # line 2
-        acled(event_id_cnty="IRQ46581", event_type="Battles", sub_event_type="Armed clash",  # line 3
-              actor1="Islamic State (Iraq)", actor2="Military Forces of Iraq (2018-2022)", assoc_actor_2=""),
-        acled(event_id_cnty="IRQ46582", event_date="31 February 2020"),  # line 4
-        acled(event_id_cnty="IRQ46583", event_type="Protests", sub_event_type="Peaceful protest"),  # line 5
-        acled(event_id_cnty="IRQ46584", fatalities="-1"),  # line 6
-        acled(event_id_cnty=""),  # line 7
-        acled(event_id_cnty="IRQ46585", event_type="Strategic developments", sub_event_type="Agreement",  # 8-10
-              notes="Iraq's parliament voted\nto ask foreign troops\nto leave.",
-              actor2="Government of Iraq (2018-2022)"),
-        acled(event_id_cnty="IRQ46586", latitude="91.5"),  # line 11
-    ])
+    return write_acled(
+        path,
+        [
+            acled(),  # line 2
+            acled(
+                event_id_cnty="IRQ46581",
+                event_type="Battles",
+                sub_event_type="Armed clash",  # line 3
+                actor1="Islamic State (Iraq)",
+                actor2="Military Forces of Iraq (2018-2022)",
+                assoc_actor_2="",
+            ),
+            acled(event_id_cnty="IRQ46582", event_date="31 February 2020"),  # line 4
+            acled(event_id_cnty="IRQ46583", event_type="Protests", sub_event_type="Peaceful protest"),  # line 5
+            acled(event_id_cnty="IRQ46584", fatalities="-1"),  # line 6
+            acled(event_id_cnty=""),  # line 7
+            acled(
+                event_id_cnty="IRQ46585",
+                event_type="Strategic developments",
+                sub_event_type="Agreement",  # 8-10
+                notes="Iraq's parliament voted\nto ask foreign troops\nto leave.",
+                actor2="Government of Iraq (2018-2022)",
+            ),
+            acled(event_id_cnty="IRQ46586", latitude="91.5"),  # line 11
+        ],
+    )
 
 
 EXPECTED_REPORT = [
-    "line 4: event_date", "line 5: event_type", "line 6: fatalities", "line 7: event_id_cnty",
+    "line 4: event_date",
+    "line 5: event_type",
+    "line 6: fatalities",
+    "line 7: event_id_cnty",
     "line 11: latitude",
 ]
 
@@ -115,8 +131,13 @@ def test_acled_import_loads_good_rows_reports_bad_ones_by_line_and_is_idempotent
     with errors_csv.open(newline="") as handle:
         written = list(csv.reader(handle))
     assert written[0] == ["line", "field", "reason"]
-    assert [row[:2] for row in written[1:]] == [["4", "event_date"], ["5", "event_type"], ["6", "fatalities"],
-                                                 ["7", "event_id_cnty"], ["11", "latitude"]]
+    assert [row[:2] for row in written[1:]] == [
+        ["4", "event_date"],
+        ["5", "event_type"],
+        ["6", "fatalities"],
+        ["7", "event_id_cnty"],
+        ["11", "latitude"],
+    ]
 
     facts = stored_facts(database_url)
     strike = facts[str(acled_event_id("IRQ46580"))]
@@ -149,8 +170,9 @@ def test_acled_import_loads_good_rows_reports_bad_ones_by_line_and_is_idempotent
 def test_a_csv_of_neither_kind_is_one_clear_error(tmp_path: Path) -> None:
     path = tmp_path / "facts.csv"
     path.write_text("when,what\n2020-01-03,strike\n")
-    code, output = run_service(["import", str(path)], service_env(f"sqlite:///{tmp_path / 'db.sqlite3'}"),
-                               tmp_path / "neither.log")
+    code, output = run_service(
+        ["import", str(path)], service_env(f"sqlite:///{tmp_path / 'db.sqlite3'}"), tmp_path / "neither.log"
+    )
     assert code == 2, output
     assert "event_id_cnty" in output and "type and occurred_at" in output and "when, what" in output
 
@@ -172,10 +194,19 @@ def originals(tmp_path: Path) -> list[dict[str, Any]]:
     url = f"sqlite:///{tmp_path / 'origin.sqlite3'}"
     with opened(url, migrate=True) as container:
         load_demo(container.store)
-        container.store.record_facts([validate_fact({
-            "type": "StatementIssued", "occurred_at": "2020-01-08", "summary": "=1+1 is not a formula",
-            "text": "'=SUM(A1)' is quoted, and so is 'this'", "actors": [{"id": "mark-esper", "role": "speaker"}],
-        })])
+        container.store.record_facts(
+            [
+                validate_fact(
+                    {
+                        "type": "StatementIssued",
+                        "occurred_at": "2020-01-08",
+                        "summary": "=1+1 is not a formula",
+                        "text": "'=SUM(A1)' is quoted, and so is 'this'",
+                        "actors": [{"id": "mark-esper", "role": "speaker"}],
+                    }
+                )
+            ]
+        )
         container.read_models.catch_up()
         with container.engine.connect() as conn:
             return list_facts(conn, Axes(), FactFilter(), None, 1000).items
@@ -232,7 +263,9 @@ def test_our_csv_reports_bad_cells_by_physical_line_and_column(database_url: str
     code, output = run_service(["import", str(path)], service_env(database_url), tmp_path / "bad.log")
     assert code == 1, output
     assert reported_places(output) == [
-        "line 4: actors", "line 5: occurred_at", "line 6: location_lat",
+        "line 4: actors",
+        "line 5: occurred_at",
+        "line 6: location_lat",
     ]
     assert "4 read, 1 recorded" in output
 
@@ -243,8 +276,13 @@ def test_our_csv_reports_bad_cells_by_physical_line_and_column(database_url: str
 @pytest.mark.parametrize("suffix", [".json", ".jsonl"])
 def test_facts_without_ids_reimport_as_already_stored(database_url: str, tmp_path: Path, suffix: str) -> None:
     rows = [
-        {"type": "StatementIssued", "occurred_at": "2020-01-06", "summary": f"statement {n}", "text": "t",
-         "actors": [{"id": "mark-esper", "role": "speaker"}]}
+        {
+            "type": "StatementIssued",
+            "occurred_at": "2020-01-06",
+            "summary": f"statement {n}",
+            "text": "t",
+            "actors": [{"id": "mark-esper", "role": "speaker"}],
+        }
         for n in (1, 2)
     ]
     path = tmp_path / f"facts{suffix}"

@@ -62,9 +62,11 @@ def print_phases(label: str, tally: Tally, moment: float, stored: dict[str, int]
         answered = Counter(a.status for a in group if a.status is not None)
         unanswered = [a for a in group if a.status is None]
         kept = sum(eid in stored for a in unanswered for eid in a.event_ids)
-        print(f"[{label}] {name} the signal: {len(group)} requests, answered {dict(answered)}, "
-              f"unanswered {dict(tally.errors(unanswered))} "
-              f"({sum(len(a.facts) for a in unanswered)} facts, {kept} of them stored)")
+        print(
+            f"[{label}] {name} the signal: {len(group)} requests, answered {dict(answered)}, "
+            f"unanswered {dict(tally.errors(unanswered))} "
+            f"({sum(len(a.facts) for a in unanswered)} facts, {kept} of them stored)"
+        )
 
 
 def post_all(server: ServiceProcess, jobs: list[tuple[str, dict[str, Any]]]) -> list[httpx.Response]:
@@ -132,10 +134,12 @@ def test_sigkill_under_concurrent_writers_loses_and_doubles_nothing(
             answers = post_all(again, [("/v1/events/batch", {"events": a.facts}) for a in batches])
             statuses = Counter(r.status_code for r in answers)
             assert set(statuses) <= {200, 201}, [r.text[:200] for r in answers if r.status_code not in (200, 201)]
-            for attempt, answer in zip(batches, answers):
+            for attempt, answer in zip(batches, answers, strict=True):
                 assert {i["event_id"]: i["position"] for i in answer.json()["items"]} == attempt.positions
-            print(f"[{backend} SIGKILL] repeated {len(acknowledged)} facts (200 each) and "
-                  f"{len(batches)} batches (statuses {dict(statuses)})")
+            print(
+                f"[{backend} SIGKILL] repeated {len(acknowledged)} facts (200 each) and "
+                f"{len(batches)} batches (statuses {dict(statuses)})"
+            )
             # ...and nothing new was recorded, in the log or in the read models.
             assert container.store.max_position() == head
             assert caught_up(again)["position"] == head
@@ -177,8 +181,10 @@ def test_sigterm_under_concurrent_writers_drains_exits_0_and_keeps_every_acknowl
     signalled = stopped["signalled"]
     before, across, _after = phases(tally, signalled).values()
     label = f"{backend} SIGTERM"
-    print(f"\n[{label}] exit code {stopped['code']} {stopped['took']:.2f}s after the signal; "
-          f"{stopped['in_flight']} requests in flight at the signal")
+    print(
+        f"\n[{label}] exit code {stopped['code']} {stopped['took']:.2f}s after the signal; "
+        f"{stopped['in_flight']} requests in flight at the signal"
+    )
     # Every answer that came was whole (it parsed) and was a success: nothing half-done.
     tally.assert_answers_whole()
     assert not tally.refusals(), [(a.status, a.error) for a in tally.refusals()[:5]]

@@ -75,12 +75,17 @@ def test_migrate_and_serve_take_any_url_and_the_password_reaches_the_server(
 
     with serving(url, TOKENS, tmp_path / "serve.log") as server:
         base = server.base_url
-        answer = httpx.post(f"{base}/v1/events", json=fact(f"over {transport}"),
-                            headers={"Authorization": "Bearer w"}, timeout=10)
+        answer = httpx.post(
+            f"{base}/v1/events", json=fact(f"over {transport}"), headers={"Authorization": "Bearer w"}, timeout=10
+        )
         assert answer.status_code == 201, answer.text
         recorded = answer.json()
-        found = httpx.get(f"{base}/v1/events/{recorded['event_id']}", params={"min_position": recorded["position"]},
-                          headers={"Authorization": "Bearer r"}, timeout=10)
+        found = httpx.get(
+            f"{base}/v1/events/{recorded['event_id']}",
+            params={"min_position": recorded["position"]},
+            headers={"Authorization": "Bearer r"},
+            timeout=10,
+        )
         assert found.status_code == 200, found.text
         assert found.json()["summary"] == f"over {transport}"
         ready = httpx.get(f"{base}/readyz", timeout=10)

@@ -48,8 +48,11 @@ def disk(tmp_path: Path) -> Iterator[Path]:
 @pytest.fixture
 def full_disk_container(disk: Path) -> Iterator[Container]:
     settings = Settings(
-        database_url=f"sqlite:///{disk / 'timeline.sqlite3'}", api_tokens=TOKENS, read_wait=5.0,
-        webhook_allow_hosts="127.0.0.1", _env_file=None,
+        database_url=f"sqlite:///{disk / 'timeline.sqlite3'}",
+        api_tokens=TOKENS,
+        read_wait=5.0,
+        webhook_allow_hosts="127.0.0.1",
+        _env_file=None,
     )
     yield from built(settings)
 
@@ -91,7 +94,8 @@ def test_full_disk_refuses_every_write_with_507_and_recovers_without_restart(
         ),
         "correction": lambda: api.post(
             f"/v1/events/{event_id}/corrections",
-            json={"changes": {"text": "y" * 15_000}, "reason": "the full text"}, headers=WRITE,
+            json={"changes": {"text": "y" * 15_000}, "reason": "the full text"},
+            headers=WRITE,
         ),
         "retraction": lambda: api.post(f"/v1/events/{event_id}/retraction", json={"reason": "dup"}, headers=WRITE),
         "actor": lambda: api.put("/v1/actors/nato", json={"name": "NATO", "aliases": ["n" * 200] * 40}, headers=WRITE),

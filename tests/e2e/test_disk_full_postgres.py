@@ -133,22 +133,32 @@ def refused_writes(server: ServiceProcess, fact_id: str) -> dict[str, float]:
     writes = {
         "single": lambda: httpx.post(f"{base}/v1/events", json=big_statement(0), headers=WRITE, timeout=30),
         "batch": lambda: httpx.post(
-            f"{base}/v1/events/batch", json={"events": [big_statement(i) for i in range(1, 4)]},
-            headers=WRITE, timeout=30,
+            f"{base}/v1/events/batch",
+            json={"events": [big_statement(i) for i in range(1, 4)]},
+            headers=WRITE,
+            timeout=30,
         ),
         "correction": lambda: httpx.post(
             f"{base}/v1/events/{fact_id}/corrections",
-            json={"changes": {"text": noise(15_000)}, "reason": "the full text"}, headers=WRITE, timeout=30,
+            json={"changes": {"text": noise(15_000)}, "reason": "the full text"},
+            headers=WRITE,
+            timeout=30,
         ),
         "actor": lambda: httpx.put(
-            f"{base}/v1/actors/{slug(20)}", json={"name": "NATO", "aliases": [noise(400) for _ in range(50)]},
-            headers=WRITE, timeout=30,
+            f"{base}/v1/actors/{slug(20)}",
+            json={"name": "NATO", "aliases": [noise(400) for _ in range(50)]},
+            headers=WRITE,
+            timeout=30,
         ),
         "subscription": lambda: httpx.post(
             f"{base}/v1/subscriptions",
-            json={"url": "http://127.0.0.1:9/hook", "actors": [slug(80) for _ in range(200)],
-                  "description": noise(500)},
-            headers=ADMIN, timeout=30,
+            json={
+                "url": "http://127.0.0.1:9/hook",
+                "actors": [slug(80) for _ in range(200)],
+                "description": noise(500),
+            },
+            headers=ADMIN,
+            timeout=30,
         ),
     }
     took = {}
@@ -187,8 +197,11 @@ def test_postgres_tablespace_fills_under_writers_refuses_with_507_and_resumes_wi
                 fact_id = next(a for a in list(writers.attempts) if a.acknowledged).event_ids[0]
                 # The projections cannot write on a full disk either: the read checked below
                 # must already be in the read models before the disk fills.
-                wait_until(lambda: get(server, "/v1/actors/speaker-0/timeline", READ).status_code == 200, 15,
-                           what="speaker-0's facts in the read models")
+                wait_until(
+                    lambda: get(server, "/v1/actors/speaker-0/timeline", READ).status_code == 200,
+                    15,
+                    what="speaker-0's facts in the read models",
+                )
                 filler = fill(disk)
                 filled = time.monotonic()
                 wait_until(lambda: any(a.status == 507 for a in list(writers.attempts)), 30, what="a 507")

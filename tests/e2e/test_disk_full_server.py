@@ -41,8 +41,11 @@ def test_sqlite_disk_fills_under_writers_refuses_with_507_and_resumes_without_re
                 wait_until(lambda: writers.acknowledged_count() >= 20, 15, what="the first acknowledgements")
                 # The projections cannot write on a full disk either: the read checked below
                 # must already be in the read models before the disk fills.
-                wait_until(lambda: get(server, "/v1/actors/speaker-0/timeline", READ).status_code == 200, 15,
-                           what="speaker-0's facts in the read models")
+                wait_until(
+                    lambda: get(server, "/v1/actors/speaker-0/timeline", READ).status_code == 200,
+                    15,
+                    what="speaker-0's facts in the read models",
+                )
                 filler = fill(disk)
                 wait_until(lambda: any(a.status == 507 for a in list(writers.attempts)), 15, what="a 507")
 
@@ -69,6 +72,8 @@ def test_sqlite_disk_fills_under_writers_refuses_with_507_and_resumes_without_re
                 integrity = conn.execute("PRAGMA integrity_check").fetchone()[0]
             assert integrity == "ok"
             lost = numbers["acknowledged_facts"] - numbers["found_facts"]
-            report(f"[sqlite disk full] appends refused with 507: {statuses[507]}, accepted: {statuses[201]}, "
-                   f"facts lost: {lost}, integrity_check: {integrity}, "
-                   f"time to resume after the space was freed: {resumed.ended - freed:.2f}s")
+            report(
+                f"[sqlite disk full] appends refused with 507: {statuses[507]}, accepted: {statuses[201]}, "
+                f"facts lost: {lost}, integrity_check: {integrity}, "
+                f"time to resume after the space was freed: {resumed.ended - freed:.2f}s"
+            )

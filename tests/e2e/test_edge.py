@@ -32,8 +32,13 @@ def connect(server: ServiceProcess, timeout: float = 10.0) -> socket.socket:
 
 
 def post_head(path: str, length: int, *extra: str) -> bytes:
-    lines = [f"POST {path} HTTP/1.1", "Host: 127.0.0.1", "Content-Type: application/json",
-             f"Content-Length: {length}", *extra]
+    lines = [
+        f"POST {path} HTTP/1.1",
+        "Host: 127.0.0.1",
+        "Content-Type: application/json",
+        f"Content-Length: {length}",
+        *extra,
+    ]
     return ("\r\n".join(lines) + "\r\n\r\n").encode()
 
 
@@ -127,8 +132,10 @@ def test_unauthenticated_large_bodies_cost_no_memory_and_no_latency(server: Serv
     done.set()
     sampler.join(5)
     growth = peak[0] - baseline
-    report(f"20 unauthenticated {len(body) / 1e6:.1f} MB bodies: RSS +{growth:.0f} MiB, "
-           f"/healthz at most {max(latencies, default=0) * 1000:.0f} ms")
+    report(
+        f"20 unauthenticated {len(body) / 1e6:.1f} MB bodies: RSS +{growth:.0f} MiB, "
+        f"/healthz at most {max(latencies, default=0) * 1000:.0f} ms"
+    )
     assert statuses == [401] * 20
     assert growth < 40, f"RSS grew by {growth:.0f} MiB"
     assert max(latencies, default=0) < 0.5, latencies
@@ -159,7 +166,7 @@ def closed_after(sock: socket.socket, started: float, trickle: bytes = b"") -> t
                 raise
             if sent < len(trickle):
                 try:
-                    sock.send(trickle[sent:sent + 1])
+                    sock.send(trickle[sent : sent + 1])
                 except OSError:
                     return time.monotonic() - started, answer
                 sent += 1
@@ -187,8 +194,10 @@ def test_partial_heads_and_a_trickled_body_are_closed_while_others_are_served(
         body_head = post_head("/v1/events", 2000, "Authorization: Bearer w")
         clients = [threading.Thread(target=slow, args=("idle", b"")) for _ in range(20)]
         clients += [threading.Thread(target=slow, args=("head", partial_head)) for _ in range(60)]
-        clients += [threading.Thread(target=slow, args=("trickle", b"G", b"ET /healthz HTTP/1.1\r\nX: y" * 5))
-                    for _ in range(20)]
+        clients += [
+            threading.Thread(target=slow, args=("trickle", b"G", b"ET /healthz HTTP/1.1\r\nX: y" * 5))
+            for _ in range(20)
+        ]
         clients.append(threading.Thread(target=slow, args=("body", body_head + b"{", b" " * 1000)))
         for client in clients:
             client.start()
@@ -200,15 +209,16 @@ def test_partial_heads_and_a_trickled_body_are_closed_while_others_are_served(
         times = [elapsed for elapsed, _ in results[kind]]
         assert times and max(times) < bound + SLACK, (kind, times)
         assert min(times) >= bound - 0.2, (kind, times)  # not cut off before its bound
-    (_, answer), = results["body"]
+    ((_, answer),) = results["body"]
     assert answer.startswith(b"HTTP/1.1 408 "), answer
     assert b"application/problem+json" in answer and b'"status":408' in answer
     assert served and max(served) < 1.0, served
 
 
 def test_every_process_of_serve_processes_closes_a_partial_head(module_database_url: str, tmp_path: Path) -> None:
-    with serving(module_database_url, TOKENS, tmp_path / "serve.log", "--processes", "2", "--no-workers",
-                 extra_env=bounded_env()) as server:
+    with serving(
+        module_database_url, TOKENS, tmp_path / "serve.log", "--processes", "2", "--no-workers", extra_env=bounded_env()
+    ) as server:
         # Several connections, so that both processes get some of them.
         socks = [connect(server) for _ in range(8)]
         started = time.monotonic()

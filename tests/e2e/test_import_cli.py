@@ -74,7 +74,8 @@ def test_dry_run_records_nothing(database_url: str, tmp_path: Path) -> None:
 
 def test_import_needs_an_existing_file(tmp_path: Path) -> None:
     code, output = run_service(
-        ["import", str(tmp_path / "missing.jsonl")], service_env(f"sqlite:///{tmp_path / 'db.sqlite3'}"),
+        ["import", str(tmp_path / "missing.jsonl")],
+        service_env(f"sqlite:///{tmp_path / 'db.sqlite3'}"),
         tmp_path / "missing.log",
     )
     assert code == 2 and "does not exist" in output.lower().replace("'", "")

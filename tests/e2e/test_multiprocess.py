@@ -69,11 +69,15 @@ def terminate_worker_connections(url: str) -> int:
     engine = create_engine(url)
     try:
         with engine.connect() as conn:
-            return len(conn.execute(
-                text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                     "WHERE application_name = :name AND pid <> pg_backend_pid()"),
-                {"name": WORKER_APP},
-            ).all())
+            return len(
+                conn.execute(
+                    text(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                        "WHERE application_name = :name AND pid <> pg_backend_pid()"
+                    ),
+                    {"name": WORKER_APP},
+                ).all()
+            )
     finally:
         engine.dispose()
 
@@ -163,14 +167,18 @@ def deployment(deployment_url: str, tmp_path: Path) -> Iterator[tuple[ServicePro
     for i in range(WORKERS):
         metrics_port = free_port()
         worker = start_service(
-            ["worker", "--metrics-port", str(metrics_port)], {**env, "PGAPPNAME": WORKER_APP},
-            tmp_path / f"worker-{i}.log", metrics_port,
+            ["worker", "--metrics-port", str(metrics_port)],
+            {**env, "PGAPPNAME": WORKER_APP},
+            tmp_path / f"worker-{i}.log",
+            metrics_port,
         )
         workers.append(worker)
     port = free_port()
     api = start_service(
         ["serve", "--port", str(port), "--no-workers", "--processes", str(API_PROCESSES)],
-        env, tmp_path / "api.log", port,
+        env,
+        tmp_path / "api.log",
+        port,
     )
     try:
         wait_healthy(api, timeout=60)
@@ -205,8 +213,11 @@ def test_api_processes_and_workers_under_concurrent_writers_skip_nothing_and_rec
             if cutter is not None:
                 with cutter:
                     wait_until(lambda: cutter.rounds >= CUT_ROUNDS, timeout=30, what=f"{CUT_ROUNDS} rounds of cuts")
-            wait_until(lambda: writers.acknowledged_count() >= flowing + LOAD_FACTS, timeout=30,
-                       what=f"{LOAD_FACTS} more facts acknowledged")
+            wait_until(
+                lambda: writers.acknowledged_count() >= flowing + LOAD_FACTS,
+                timeout=30,
+                what=f"{LOAD_FACTS} more facts acknowledged",
+            )
         finally:
             writers.stop()
         tally_attempts = list(writers.attempts)
@@ -234,9 +245,13 @@ def test_api_processes_and_workers_under_concurrent_writers_skip_nothing_and_rec
         numbers, stored = verify(api, container, tally, label)
         assert caught_up(api)["position"] == ready["position"]
         with container.engine.connect() as conn:
-            outbox = conn.execute(
-                select(webhook_messages.c.position).where(webhook_messages.c.subscription_id == subscription)
-            ).scalars().all()
+            outbox = (
+                conn.execute(
+                    select(webhook_messages.c.position).where(webhook_messages.c.subscription_id == subscription)
+                )
+                .scalars()
+                .all()
+            )
     finally:
         container.close()
     log_positions = sorted(stored.values())
@@ -256,11 +271,15 @@ def test_api_processes_and_workers_under_concurrent_writers_skip_nothing_and_rec
         assert cutter.terminated > 0, "no worker connection was ever cut: the test proved nothing"
         lost = sum(w.output().count("connection") for w in workers)
         assert lost > 0, "the workers never noticed losing their connections"
-        cut = (f", {cutter.terminated} worker connections terminated in {cutter.rounds} rounds, "
-               f"caught up {recovered_in:.1f}s after the last")
-    report(f"[{label}] {writers.clients} writers, {numbers['stored_facts']} facts acknowledged and stored, "
-          f"skipped by the read models 0, by the outbox {len(skipped_by_outbox)}{cut}; "
-          f"{delivered:.0f} deliveries counted by the workers' /metrics so far")
+        cut = (
+            f", {cutter.terminated} worker connections terminated in {cutter.rounds} rounds, "
+            f"caught up {recovered_in:.1f}s after the last"
+        )
+    report(
+        f"[{label}] {writers.clients} writers, {numbers['stored_facts']} facts acknowledged and stored, "
+        f"skipped by the read models 0, by the outbox {len(skipped_by_outbox)}{cut}; "
+        f"{delivered:.0f} deliveries counted by the workers' /metrics so far"
+    )
 
 
 # --- serve --processes N, with its own worker child ------------------------------------------
@@ -298,7 +317,10 @@ def worker_child(server: ServiceProcess) -> int | None:
 def test_serve_with_processes_supervises_its_worker_and_stops_cleanly(database_url: str, tmp_path: Path) -> None:
     port = free_port()
     server = start_service(
-        ["serve", "--port", str(port), "--processes", "2"], service_env(database_url, TOKENS), tmp_path / "serve.log", port
+        ["serve", "--port", str(port), "--processes", "2"],
+        service_env(database_url, TOKENS),
+        tmp_path / "serve.log",
+        port,
     )
     write = {"Authorization": "Bearer w"}
     try:
@@ -306,11 +328,18 @@ def test_serve_with_processes_supervises_its_worker_and_stops_cleanly(database_u
         with httpx.Client(base_url=server.base_url, timeout=15, headers=write) as http:
 
             def record_and_read(speaker: str) -> None:
-                fact = {"type": "StatementIssued", "occurred_at": "2020-01-06", "summary": f"{speaker} speaks",
-                        "actors": [{"id": speaker, "role": "speaker"}], "text": "a statement"}
+                fact = {
+                    "type": "StatementIssued",
+                    "occurred_at": "2020-01-06",
+                    "summary": f"{speaker} speaks",
+                    "actors": [{"id": speaker, "role": "speaker"}],
+                    "text": "a statement",
+                }
                 created = http.post("/v1/events", json=fact)
                 assert created.status_code == 201, created.text
-                timeline = http.get(f"/v1/actors/{speaker}/timeline", params={"min_position": created.json()["position"]})
+                timeline = http.get(
+                    f"/v1/actors/{speaker}/timeline", params={"min_position": created.json()["position"]}
+                )
                 assert timeline.status_code == 200, f"{timeline.text}\n{server.output()[-3000:]}"
                 assert [item["summary"] for item in timeline.json()["items"]] == [f"{speaker} speaks"]
 
@@ -320,15 +349,18 @@ def test_serve_with_processes_supervises_its_worker_and_stops_cleanly(database_u
             assert len(api_processes) >= 2, children(server.pid)
 
             os.kill(first, signal.SIGKILL)  # the supervisor starts another
-            second = wait_until(lambda: (pid := worker_child(server)) != first and pid, timeout=20,
-                                what="a new worker child")
+            second = wait_until(
+                lambda: (pid := worker_child(server)) != first and pid, timeout=20, what="a new worker child"
+            )
             record_and_read("second-speaker")
             assert value_of(http.get("/metrics").text, "timeline_appended_events_total") == 2  # both API processes
 
         spawned = set(children(server.pid)) | {second}
         assert server.stop(30) == 0, server.output()[-3000:]
         # Its children end with it (multiprocessing's resource tracker a moment after it).
-        wait_until(lambda: not [pid for pid in spawned if running(pid)], timeout=10, what="the children of serve to end")
+        wait_until(
+            lambda: not [pid for pid in spawned if running(pid)], timeout=10, what="the children of serve to end"
+        )
     finally:
         server.kill()
 

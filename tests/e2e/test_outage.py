@@ -125,16 +125,23 @@ def test_a_postgresql_outage_is_refused_with_503_at_once_and_everything_resumes_
         url = cluster.url("timeline")
         endpoint = receiver.endpoint("outage")
         env = service_env(
-            url, f"{TOKENS},a:admin", TIMELINE_WEBHOOK_ALLOW_HOSTS="127.0.0.1",
-            TIMELINE_WEBHOOK_RETRY_SCHEDULE="0.2,0.5,1", TIMELINE_WEBHOOK_TIMEOUT="2",
+            url,
+            f"{TOKENS},a:admin",
+            TIMELINE_WEBHOOK_ALLOW_HOSTS="127.0.0.1",
+            TIMELINE_WEBHOOK_RETRY_SCHEDULE="0.2,0.5,1",
+            TIMELINE_WEBHOOK_TIMEOUT="2",
         )
         port = free_port()
         server = start_service(["serve", "--port", str(port)], env, tmp_path / "serve.log", port)
         container = None
         try:
             wait_healthy(server)
-            subscribed = httpx.post(f"{server.base_url}/v1/subscriptions", headers=ADMIN, timeout=10,
-                                    json={"url": endpoint.url, "actors": [PROBE_ACTOR]})
+            subscribed = httpx.post(
+                f"{server.base_url}/v1/subscriptions",
+                headers=ADMIN,
+                timeout=10,
+                json={"url": endpoint.url, "actors": [PROBE_ACTOR]},
+            )
             assert subscribed.status_code == 201, subscribed.text
 
             writers = Writers(server.base_url)
@@ -149,13 +156,19 @@ def test_a_postgresql_outage_is_refused_with_503_at_once_and_everything_resumes_
                     cluster.start()
                     up = time.monotonic()
                     recovered = wait_until(
-                        lambda: min((a.ended for a in list(writers.attempts) if a.started >= up and a.acknowledged),
-                                    default=None),
-                        timeout=RECOVERY_WITHIN + 15, what="a fact recorded after the database's return",
+                        lambda: min(
+                            (a.ended for a in list(writers.attempts) if a.started >= up and a.acknowledged),
+                            default=None,
+                        ),
+                        timeout=RECOVERY_WITHIN + 15,
+                        what="a fact recorded after the database's return",
                     )
                     acknowledged_then = writers.acknowledged_count()
-                    wait_until(lambda: writers.acknowledged_count() >= acknowledged_then + 200, timeout=30,
-                               what="200 more facts acknowledged after the return")
+                    wait_until(
+                        lambda: writers.acknowledged_count() >= acknowledged_then + 200,
+                        timeout=30,
+                        what="200 more facts acknowledged after the return",
+                    )
                 finally:
                     writers.stop()
             tally = Tally(list(writers.attempts))
@@ -164,25 +177,31 @@ def test_a_postgresql_outage_is_refused_with_503_at_once_and_everything_resumes_
             # During the outage: quick, clear refusals, and nothing else.
             during = [a for a in tally.attempts if a.started >= down and a.ended <= up]
             assert len(during) > 8 * OUTAGE_SECONDS / 2, f"only {len(during)} requests during the outage"
-            wrong = [(a.status, a.error, a.content_type) for a in during
-                     if a.status != 503 or a.content_type != "application/problem+json" or not a.retry_after]
+            wrong = [
+                (a.status, a.error, a.content_type)
+                for a in during
+                if a.status != 503 or a.content_type != "application/problem+json" or not a.retry_after
+            ]
             assert not wrong, f"{len(wrong)} requests not refused with 503 problem+json + Retry-After: {wrong[:5]}"
             slowest = max(a.ended - a.started for a in during)
             assert slowest <= ANSWER_WITHIN, f"a refusal took {slowest:.2f}s"
             in_flight = [a for a in tally.attempts if a.started < down < a.ended]
-            assert all(a.ended - a.started <= IN_FLIGHT_WITHIN for a in in_flight), \
-                sorted(round(a.ended - a.started, 2) for a in in_flight)
+            assert all(a.ended - a.started <= IN_FLIGHT_WITHIN for a in in_flight), sorted(
+                round(a.ended - a.started, 2) for a in in_flight
+            )
             unanswered = [a for a in tally.attempts if a.status is None]
             assert not unanswered, f"requests never answered: {tally.errors(unanswered)}"
             assert not [a for a in tally.attempts if a.status == 500], "a 500 during the outage"
             first_refusal = min(a.ended for a in tally.attempts if a.ended >= stopping and a.status == 503)
 
             healthz = probes.during("/healthz", stopping, up)
-            assert healthz and all(s.status == 200 and s.elapsed <= HEALTHZ_WITHIN for s in healthz), \
-                [(s.status, round(s.elapsed, 2)) for s in healthz if s.status != 200 or s.elapsed > HEALTHZ_WITHIN]
+            assert healthz and all(s.status == 200 and s.elapsed <= HEALTHZ_WITHIN for s in healthz), [
+                (s.status, round(s.elapsed, 2)) for s in healthz if s.status != 200 or s.elapsed > HEALTHZ_WITHIN
+            ]
             readyz = probes.during("/readyz", down, up)
-            assert readyz and all(s.status == 503 and "unavailable" in s.body for s in readyz), \
-                [(s.status, s.body[:100]) for s in readyz if s.status != 503][:5]
+            assert readyz and all(s.status == 503 and "unavailable" in s.body for s in readyz), [
+                (s.status, s.body[:100]) for s in readyz if s.status != 503
+            ][:5]
             metrics = probes.during("/metrics", down, up)
             assert metrics and all(s.status in (200, 503) and s.elapsed <= PROBE_WITHIN for s in metrics)
             assert any("timeline_database_up 0.0" in s.body for s in metrics)
@@ -200,17 +219,29 @@ def test_a_postgresql_outage_is_refused_with_503_at_once_and_everything_resumes_
             fact = probe_fact()
             answer = httpx.post(f"{server.base_url}/v1/events", json=fact, headers=WRITE, timeout=10)
             assert answer.status_code == 201, answer.text
-            endpoint.wait_for(lambda got: any(r.event_id == fact["event_id"] for r in got), timeout=20,
-                              what="the webhook of the fact recorded after the outage")
-            assert httpx.get(f"{server.base_url}/v1/events/{fact['event_id']}", headers=READ, timeout=10,
-                             params={"min_position": answer.json()["position"]}).status_code == 200
+            endpoint.wait_for(
+                lambda got: any(r.event_id == fact["event_id"] for r in got),
+                timeout=20,
+                what="the webhook of the fact recorded after the outage",
+            )
+            assert (
+                httpx.get(
+                    f"{server.base_url}/v1/events/{fact['event_id']}",
+                    headers=READ,
+                    timeout=10,
+                    params={"min_position": answer.json()["position"]},
+                ).status_code
+                == 200
+            )
 
             failed = [a for a in tally.attempts if not a.acknowledged]
             report(
-                f"[postgres outage {OUTAGE_SECONDS:g}s, {len(writers.attempts)} requests] requests failed: {len(failed)} "
+                f"[postgres outage {OUTAGE_SECONDS:g}s, {len(writers.attempts)} requests] "
+                f"requests failed: {len(failed)} "
                 f"(all 503 + Retry-After), first answer during the outage {first_refusal - stopping:.2f}s after the "
                 f"stop began, slowest refusal {slowest:.2f}s (in flight at the stop "
-                f"{max((a.ended - a.started for a in in_flight), default=0):.2f}s), healthz slowest {max(s.elapsed for s in healthz):.3f}s, "
+                f"{max((a.ended - a.started for a in in_flight), default=0):.2f}s), "
+                f"healthz slowest {max(s.elapsed for s in healthz):.3f}s, "
                 f"recovery {recovery:.2f}s after the database returned, facts lost: "
                 f"{numbers['acknowledged_facts'] - numbers['found_facts']}, facts doubled: {numbers['duplicates']}"
             )

@@ -111,8 +111,10 @@ def test_slider_shows_nato_suspending_its_mission(page: Any, demo: Demo, request
 
 def test_a_deep_link_restores_the_view(page: Any, demo: Demo, request: pytest.FixtureRequest) -> None:
     event_id = demo.fact_id("canada", "PersonnelRepositioned")
-    query = f"actors=nato,canada&types=PersonnelRepositioned,MissionSuspended&date=2020-01-05" \
-            f"&from=2019-12-30T00:00:00Z&to=2020-01-09T00:00:00Z&fact={event_id}"
+    query = (
+        f"actors=nato,canada&types=PersonnelRepositioned,MissionSuspended&date=2020-01-05"
+        f"&from=2019-12-30T00:00:00Z&to=2020-01-09T00:00:00Z&fact={event_id}"
+    )
     page.goto(f"{demo.base}/?{query}#token={demo.token}", timeout=WAIT_MS)
     lanes_drawn(page)
     state_at(page, "2020-01-05")
@@ -144,8 +146,10 @@ def test_a_deep_link_restores_the_view(page: Any, demo: Demo, request: pytest.Fi
 def test_a_link_with_values_the_api_refuses_opens_without_them(
     page: Any, demo: Demo, request: pytest.FixtureRequest
 ) -> None:
-    page.goto(f"{demo.base}/?actors=nato&date=2020-02-30&as_of=yesterday&reported_by=2020-13-01"
-              f"#token={demo.token}", timeout=WAIT_MS)
+    page.goto(
+        f"{demo.base}/?actors=nato&date=2020-02-30&as_of=yesterday&reported_by=2020-13-01#token={demo.token}",
+        timeout=WAIT_MS,
+    )
     lanes_drawn(page)
     state_at(page, "2020-01-07")  # the last day with facts, as with no date at all
     assert mission_status(page) == "suspended"
@@ -232,5 +236,3 @@ def test_the_api_docs_load_from_the_service_alone(page: Any, demo: Demo, request
     assert policy_violations(page, demo) == []
     assert demo.console_errors == []
     only_own_host(demo)
-
-

@@ -43,9 +43,12 @@ def test_a_corrected_fact_shows_its_revision_history(page: Any, demo: Demo, requ
     reason = "The alliance gave a smaller figure"
     corrected = httpx.post(
         f"{demo.base}/v1/events/{event_id}/corrections",
-        json={"changes": {"summary": "NATO suspends its 450-strong training mission in Iraq", "personnel": 450},
-              "reason": reason},
-        headers=demo.auth, timeout=15.0,
+        json={
+            "changes": {"summary": "NATO suspends its 450-strong training mission in Iraq", "personnel": 450},
+            "reason": reason,
+        },
+        headers=demo.auth,
+        timeout=15.0,
     )
     assert corrected.status_code == 201, corrected.text
     position = corrected.json()["change_position"]
@@ -91,7 +94,8 @@ def test_the_time_axis_switches_show_the_record_as_it_was(
     corrected = httpx.post(
         f"{demo.base}/v1/events/{event_id}/corrections",
         json={"changes": {"personnel": 450}, "reason": "The alliance gave a smaller figure"},
-        headers=demo.auth, timeout=15.0,
+        headers=demo.auth,
+        timeout=15.0,
     )
     assert corrected.status_code == 201, corrected.text
     revisions = demo.api(f"/v1/events/{event_id}", min_position=corrected.json()["change_position"])["revisions"]
@@ -110,7 +114,8 @@ def test_the_time_axis_switches_show_the_record_as_it_was(
     page.wait_for_function("() => new URLSearchParams(location.search).has('as_of')", timeout=WAIT_MS)
     page.wait_for_function(
         "() => (document.querySelector(\"#state-panel section[data-actor='nato'] li[data-mission]\")"
-        " || {}).innerText?.includes('500 personnel')", timeout=WAIT_MS,
+        " || {}).innerText?.includes('500 personnel')",
+        timeout=WAIT_MS,
     )
     shot(page, demo, request, "as-of-before-the-correction")
 
@@ -136,7 +141,8 @@ def test_the_time_axis_switches_show_the_record_as_it_was(
     page.wait_for_function("() => !new URLSearchParams(location.search).has('reported_by')", timeout=WAIT_MS)
     page.wait_for_function(
         "() => (document.querySelector(\"#state-panel section[data-actor='nato'] li[data-mission]\")"
-        " || {}).innerText?.includes('450 personnel')", timeout=WAIT_MS,
+        " || {}).innerText?.includes('450 personnel')",
+        timeout=WAIT_MS,
     )
     assert demo.console_errors == []
     only_own_host(demo)
@@ -216,7 +222,8 @@ def test_text_and_marks_meet_wcag_contrast(page: Any, demo: Demo, request: pytes
     corrected = httpx.post(
         f"{demo.base}/v1/events/{event_id}/corrections",
         json={"changes": {"personnel": 450}, "reason": "The alliance gave a smaller figure"},
-        headers=demo.auth, timeout=15.0,
+        headers=demo.auth,
+        timeout=15.0,
     )
     assert corrected.status_code == 201, corrected.text
     demo.api(f"/v1/events/{event_id}", min_position=corrected.json()["change_position"])

@@ -59,15 +59,17 @@ def test_a_killed_dispatcher_loses_nothing(database_url: str, tmp_path: Path, re
     server = start_server(database_url, tmp_path / "first.log")
     restarted: ServiceProcess | None = None
     try:
-        created = httpx.post(f"{server.base_url}/v1/subscriptions", json={"url": endpoint.url},
-                             headers=CRASH_ADMIN, timeout=15)
+        created = httpx.post(
+            f"{server.base_url}/v1/subscriptions", json={"url": endpoint.url}, headers=CRASH_ADMIN, timeout=15
+        )
         assert created.status_code == 201, created.text
         sub = created.json()
         endpoint.add_secret(sub["secret"])
         facts = []
         for i in range(5):
-            posted = httpx.post(f"{server.base_url}/v1/events", json=strike(f"actor-{i}"), headers=CRASH_WRITE,
-                                timeout=15)
+            posted = httpx.post(
+                f"{server.base_url}/v1/events", json=strike(f"actor-{i}"), headers=CRASH_WRITE, timeout=15
+            )
             assert posted.status_code == 201, posted.text
             facts.append(posted.json())
         # A delivery is in flight (the receiver sleeps 1 s before answering): kill now.
@@ -83,8 +85,9 @@ def test_a_killed_dispatcher_loses_nothing(database_url: str, tmp_path: Path, re
 
         def everything_delivered() -> bool:
             nonlocal last
-            page = httpx.get(f"{restarted.base_url}/v1/subscriptions/{sub['id']}/deliveries",
-                             headers=CRASH_ADMIN, timeout=15)
+            page = httpx.get(
+                f"{restarted.base_url}/v1/subscriptions/{sub['id']}/deliveries", headers=CRASH_ADMIN, timeout=15
+            )
             assert page.status_code == 200, page.text
             last = page.json()["items"]
             return len(last) == 5 and all(i["status"] == "delivered" for i in last)

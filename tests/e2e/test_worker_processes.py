@@ -39,7 +39,7 @@ def test_a_worker_killed_mid_stream_resumes_without_losing_or_doubling_a_fact(
         try:
             # Poll as fast as we can: a batch takes tens of milliseconds.
             wait_until(
-                lambda: not child.alive() or position(container.engine) > before,
+                lambda child=child, before=before: not child.alive() or position(container.engine) > before,
                 timeout=30,
                 interval=0.001,
                 what="the worker to apply a batch",
@@ -94,8 +94,13 @@ def test_two_worker_processes_at_once_apply_each_event_exactly_once(
 def test_rebuild_projections_command_drops_and_rebuilds_the_same_rows(
     container: Container, settings: Settings, tmp_path: Path
 ) -> None:
-    for actor_id, name, kind in (("spokesperson", "The Spokesperson", "person"), ("subject-3", "Subject Three", "state")):
-        container.store.register_actor(profile_record(actor_id, ActorProfileIn(name=name, kind=kind, aliases=[name.upper()])))
+    for actor_id, name, kind in (
+        ("spokesperson", "The Spokesperson", "person"),
+        ("subject-3", "Subject Three", "state"),
+    ):
+        container.store.register_actor(
+            profile_record(actor_id, ActorProfileIn(name=name, kind=kind, aliases=[name.upper()]))
+        )
     recorded = record_statements(container, 1_200, "rebuild")
     container.store.register_actor(profile_record("subject-3", ActorProfileIn(name="Subject 3", kind="state")))
     container.read_models.catch_up()

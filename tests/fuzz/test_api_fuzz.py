@@ -114,10 +114,12 @@ def fuzz_config(*, steered: bool = False, stateful: bool = False) -> Any:
                 "deterministic": True,
                 "database": "none",
             },
-            "phases": {"examples": {"enabled": not (steered or stateful)},
-                       "coverage": {"enabled": not (steered or stateful)},
-                       "fuzzing": {"enabled": not stateful},
-                       "stateful": {"enabled": stateful, "max-steps": STEPS}},
+            "phases": {
+                "examples": {"enabled": not (steered or stateful)},
+                "coverage": {"enabled": not (steered or stateful)},
+                "fuzzing": {"enabled": not stateful},
+                "stateful": {"enabled": stateful, "max-steps": STEPS},
+            },
             # Only the checks above; the rest (e.g. positive_data_acceptance) judge
             # semantics the document cannot express, such as free-form date strings.
             "checks": {
@@ -197,8 +199,10 @@ def cases_sent() -> Iterator[None]:
     for backend, sent in SENT.items():
         lines = [f"  {count:5d}  {label}" for label, count in sorted(sent.items())]
         print("\n".join(lines))
-        report(f"[fuzz {backend}] {sum(sent.values())} cases over {len(sent)} operation runs "
-               f"(the fewest: {min(sent.values())}, {min(sent, key=sent.__getitem__)}), seed {SEED}")
+        report(
+            f"[fuzz {backend}] {sum(sent.values())} cases over {len(sent)} operation runs "
+            f"(the fewest: {min(sent.values())}, {min(sent, key=sent.__getitem__)}), seed {SEED}"
+        )
 
 
 @pytest.fixture
@@ -322,14 +326,16 @@ def test_api_conforms_to_its_openapi_document_in_linked_workflows(fuzz_target: T
 
     for _ in range(3):
         try:
-            Workflow.run(settings=settings(
-                max_examples=SCENARIOS - scenarios[0],
-                stateful_step_count=STEPS,
-                derandomize=True,
-                database=None,
-                deadline=None,
-                suppress_health_check=list(HealthCheck),
-            ))
+            Workflow.run(
+                settings=settings(
+                    max_examples=SCENARIOS - scenarios[0],
+                    stateful_step_count=STEPS,
+                    derandomize=True,
+                    database=None,
+                    deadline=None,
+                    suppress_health_check=list(HealthCheck),
+                )
+            )
             break
         except Flaky:
             # The service's state grows from one scenario to the next, so a step Hypothesis
@@ -339,8 +345,10 @@ def test_api_conforms_to_its_openapi_document_in_linked_workflows(fuzz_target: T
             if scenarios[0] >= SCENARIOS:
                 break
     every = {operation.ok().label for operation in STATEFUL.get_all_operations()}
-    report(f"[fuzz {backend} stateful] reached {len(reached)} of {len(every)} operations: "
-           + ", ".join(f"{label} x{count}" for label, count in sorted(reached.items())))
+    report(
+        f"[fuzz {backend} stateful] reached {len(reached)} of {len(every)} operations: "
+        + ", ".join(f"{label} x{count}" for label, count in sorted(reached.items()))
+    )
     assert not failures, f"{len(failures)} failed checks:\n" + "\n\n".join(failures[:10])
     # An operation on a fact or a subscription the API created (an id in its path) is
     # reachable only through links: those are what the stateful phase is for. Actor ids are

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import pytest
 from fastapi.testclient import TestClient
 
@@ -11,7 +10,6 @@ from tests.support.answers import assert_problem
 from tests.support.facts import valid_fact
 from tests.support.tokens import READ, WRITE
 from tests.support.writes import record
-
 
 # --- PUT /v1/actors/{id} ----------------------------------------------------------------
 

@@ -46,9 +46,7 @@ def test_offsets_are_answered_in_utc_with_z_and_microseconds(client: TestClient)
 
 def test_read_answers_use_utc_z_with_microseconds(client: TestClient) -> None:
     stored = record(client, valid_fact(occurred_at="2020-01-07T15:00:00+03:00"))
-    response = client.get(
-        f"/v1/events/{stored['event_id']}", params={"min_position": stored["position"]}, headers=READ
-    )
+    response = client.get(f"/v1/events/{stored['event_id']}", params={"min_position": stored["position"]}, headers=READ)
     assert response.status_code == 200, response.text
     fact = response.json()
     for key in ("occurred_at", "reported_at", "recorded_at"):

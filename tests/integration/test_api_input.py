@@ -19,7 +19,6 @@ from tests.support.facts import DROP, TYPE_PARTS, valid_fact
 from tests.support.tokens import ADMIN, READ, WRITE
 from tests.support.writes import assert_refused_and_nothing_written, post_fact, record
 
-
 # --- valid facts, one per type (the type table of docs/api.md) -------------------------------
 
 
@@ -31,8 +30,13 @@ from tests.support.writes import assert_refused_and_nothing_written, post_fact, 
 
 # One of each kind of refusal: a type, a role, a reference, a length, a URL, a body that is not an object.
 THROUGH_HTTP = {
-    "unknown-type", "strike-without-perpetrator", "country-xx", "summary-too-long", "source-javascript-url",
-    "array-instead-of-object", "string-instead-of-object",
+    "unknown-type",
+    "strike-without-perpetrator",
+    "country-xx",
+    "summary-too-long",
+    "source-javascript-url",
+    "array-instead-of-object",
+    "string-instead-of-object",
 }
 
 
@@ -77,14 +81,18 @@ def fact_text(**raw: str) -> str:
 NOT_STRICT_JSON = [
     pytest.param("/v1/events", fact_text(summary='"a second summary"'), "duplicate key 'summary'", id="duplicate-key"),
     pytest.param(
-        "/v1/events", fact_text(location='{"name": "Iraq", "country": "IQ", "country": "KW"}'),
-        "duplicate key 'country'", id="nested-duplicate-key",
+        "/v1/events",
+        fact_text(location='{"name": "Iraq", "country": "IQ", "country": "KW"}'),
+        "duplicate key 'country'",
+        id="nested-duplicate-key",
     ),
     pytest.param("/v1/events", fact_text(personnel="NaN"), "NaN", id="nan"),
     pytest.param("/v1/events", fact_text(personnel="-Infinity"), "-Infinity", id="minus-infinity"),
     pytest.param(
-        "/v1/events/batch", '{"events": [' + fact_text() + ", " + fact_text(text='"x"') + "]}",
-        "duplicate key 'text'", id="batch-duplicate-key",
+        "/v1/events/batch",
+        '{"events": [' + fact_text() + ", " + fact_text(text='"x"') + "]}",
+        "duplicate key 'text'",
+        id="batch-duplicate-key",
     ),
     pytest.param("/v1/actors/nato", '{"name": "NATO", "name": "OTAN"}', "duplicate key 'name'", id="actor-duplicate"),
 ]
@@ -182,7 +190,6 @@ def test_fact_before_year_1000_does_not_stall_later_reads(client: TestClient, co
 def test_positions_beyond_64_bits_and_non_integer_replays_are_refused(client, container) -> None:  # noqa: ANN001
     """Found by fuzzing: these were 500s (integer overflow) or silently accepted (false as 0)."""
 
-
     container.dispatcher.stop()  # nothing is delivered; only the replay input is checked
     container.subscriptions.allow_hosts = "127.0.0.1"
 
@@ -197,7 +204,6 @@ def test_positions_beyond_64_bits_and_non_integer_replays_are_refused(client, co
 
 
 def test_a_body_that_is_not_utf8_is_malformed_json(client) -> None:  # noqa: ANN001
-
 
     response = client.post("/v1/events", content=b"\xff", headers={**WRITE, "content-type": "application/json"})
     assert response.status_code == 400

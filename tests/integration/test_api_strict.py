@@ -93,11 +93,19 @@ def test_a_write_with_an_unknown_query_parameter_records_nothing(client: TestCli
 
 def test_every_documented_parameter_is_still_taken(client: TestClient, recorded: dict) -> None:
     params = {
-        "type": "StatementIssued", "actor": "nato", "role": "speaker", "from": "2020-01-01",
-        "to": "2020-01-31", "as_of": "2030-01-01", "reported_by": "2030-01-01",
-        "min_position": recorded["position"], "limit": 10,
+        "type": "StatementIssued",
+        "actor": "nato",
+        "role": "speaker",
+        "from": "2020-01-01",
+        "to": "2020-01-31",
+        "as_of": "2030-01-01",
+        "reported_by": "2030-01-01",
+        "min_position": recorded["position"],
+        "limit": 10,
     }
-    documented = {p["name"] for p in openapi_document()["paths"]["/v1/events"]["get"]["parameters"] if p["in"] == "query"}
+    documented = {
+        p["name"] for p in openapi_document()["paths"]["/v1/events"]["get"]["parameters"] if p["in"] == "query"
+    }
     assert set(params) <= documented
     response = client.get("/v1/events", params=params, headers=READ)
     assert response.status_code == 200, response.text

@@ -11,9 +11,9 @@ from fastapi.testclient import TestClient
 from service.bootstrap import Container
 from tests.support.answers import assert_problem
 from tests.support.facts import DROP, valid_fact
+from tests.support.reads import recorded_changes
 from tests.support.tokens import READ, WRITE
 from tests.support.writes import new_id, post_batch, record
-from tests.support.reads import recorded_changes
 
 
 def listed_since(client: TestClient, min_position: int) -> set[str]:
@@ -111,9 +111,7 @@ def test_batch_with_an_id_stored_under_another_body_is_409_and_writes_nothing(
     assert_problem(gone, 404)
 
 
-def test_batch_naming_one_id_twice_with_different_bodies_is_refused(
-    client: TestClient, container: Container
-) -> None:
+def test_batch_naming_one_id_twice_with_different_bodies_is_refused(client: TestClient, container: Container) -> None:
     event_id = new_id()
     before = container.store.max_position()
     response = post_batch(client, [valid_fact(event_id=event_id), valid_fact(event_id=event_id, summary="other")])

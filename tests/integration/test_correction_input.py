@@ -1,5 +1,4 @@
-"""Corrections and retractions that must be refused, and what an accepted one answers.
-"""
+"""Corrections and retractions that must be refused, and what an accepted one answers."""
 
 from __future__ import annotations
 
@@ -15,7 +14,6 @@ from tests.support.facts import valid_fact
 from tests.support.reads import fact_by_id, listed_ids, revisions
 from tests.support.tokens import WRITE
 from tests.support.writes import correct, corrected, record, retract
-
 
 # --- correction input errors ----------------------------------------------------------------------
 
@@ -107,11 +105,15 @@ BAD_CORRECTIONS = [
     pytest.param("StatementIssued", {"changes": {"summary": "x"}, "reason": "   "}, "reason", id="reason-blank"),
     pytest.param("StatementIssued", {"changes": ["summary"]}, "changes", id="changes-not-an-object"),
     pytest.param(
-        "StatementIssued", {"changes": {"summary": "x"}, "reported_at": "2020-01-07T10:00:00"}, "reported_at",
+        "StatementIssued",
+        {"changes": {"summary": "x"}, "reported_at": "2020-01-07T10:00:00"},
+        "reported_at",
         id="correction-reported-at-naive",
     ),
     pytest.param(
-        "StatementIssued", {"changes": {"summary": "x"}, "sources": [{"url": "ftp:/x"}]}, "sources",
+        "StatementIssued",
+        {"changes": {"summary": "x"}, "sources": [{"url": "ftp:/x"}]},
+        "sources",
         id="added-source-bad-url",
     ),
     pytest.param("StatementIssued", {"changes": {"summary": "x"}, "why": "typo"}, "why", id="unknown-body-key"),
@@ -223,8 +225,11 @@ def test_changes_sources_and_added_sources_together(client: TestClient) -> None:
     [
         pytest.param({"changes": {"summary": "new headline"}}, "2020-01-07T08:00:00.000000Z", id="no-reported-at"),
         pytest.param(
-            {"changes": {"summary": "new headline"}, "reported_at": "2020-01-09T00:00:00Z",
-             "sources": [{"url": "https://example.org/late", "published_at": "2020-01-09T00:00:00Z"}]},
+            {
+                "changes": {"summary": "new headline"},
+                "reported_at": "2020-01-09T00:00:00Z",
+                "sources": [{"url": "https://example.org/late", "published_at": "2020-01-09T00:00:00Z"}],
+            },
             "2020-01-07T08:00:00.000000Z",
             id="the-corrections-own-reported-at-and-sources",
         ),
@@ -247,7 +252,9 @@ def test_a_correction_answers_201_with_the_fact_at_revision_2(
     answer = response.json()
     assert (answer["revision"], answer["status"], answer["summary"]) == (2, "active", "new headline")
     assert (answer["event_id"], answer["position"], answer["recorded_at"]) == (
-        fact["event_id"], fact["position"], fact["recorded_at"]
+        fact["event_id"],
+        fact["position"],
+        fact["recorded_at"],
     )
     assert answer["change_position"] > answer["position"]
     assert answer["reported_at"] == reported_at
@@ -261,7 +268,9 @@ def test_a_correction_does_not_move_a_reported_at_left_to_the_recording(client: 
     fact = record(client, fact_of("StatementIssued"))  # no reported_at, sources without dates
     assert fact["reported_at"] == fact["recorded_at"]
     answer = corrected(
-        client, fact["event_id"], {"summary": "new"},
+        client,
+        fact["event_id"],
+        {"summary": "new"},
         sources=[{"url": "https://example.org/dated", "published_at": "2020-01-01T00:00:00Z"}],
     )
     assert answer["reported_at"] == fact["recorded_at"]

@@ -33,7 +33,6 @@ from tests.support.time_travel import CORRECTION_SOURCE, statement, strike_actor
 from tests.support.tokens import READ
 from tests.support.writes import corrected, record
 
-
 # --- a correction moves a strike's target from A to B -----------------------------------
 
 FACT_REPORTED = "2020-01-03T12:00:00Z"
@@ -88,9 +87,7 @@ def test_after_the_correction_b_is_the_target_and_a_is_not(client: TestClient, r
         ),
     ],
 )
-def test_before_the_correction_a_is_the_target_and_b_is_not(
-    client: TestClient, retargeted: dict, axes: Any
-) -> None:
+def test_before_the_correction_a_is_the_target_and_b_is_not(client: TestClient, retargeted: dict, axes: Any) -> None:
     event_id, params = retargeted["fact"]["event_id"], {"min_position": retargeted["wait"], **axes(retargeted)}
     assert targeted(client, "target-a", **params) == 1
     assert targeted(client, "target-b", **params) == 0
@@ -144,9 +141,9 @@ def test_actor_counts_do_not_count_a_corrected_fact_twice(client: TestClient) ->
     # A correction reported later than the fact leaves two versions over publication time;
     # /v1/actors speaks of now, where the fact exists once.
     fact = record(client, statement("counted-speaker", "2020-01-10", reported_at="2020-01-10T12:00:00Z"))
-    wait = corrected(
-        client, fact["event_id"], {"occurred_at": "2020-01-02"}, reported_at="2020-01-12T00:00:00Z"
-    )["change_position"]
+    wait = corrected(client, fact["event_id"], {"occurred_at": "2020-01-02"}, reported_at="2020-01-12T00:00:00Z")[
+        "change_position"
+    ]
     listed_actors = {a["id"]: a for a in get_ok(client, "/v1/actors", min_position=wait, limit=1000)["items"]}
     assert listed_actors["counted-speaker"]["event_count"] == 1, listed_actors["counted-speaker"]
     assert listed_actors["counted-speaker"]["first_occurred_at"] == "2020-01-02T00:00:00.000000Z"
@@ -176,7 +173,9 @@ def test_revisions_list_the_recording_and_the_correction(client: TestClient, ret
     assert (now["revision"], now["status"]) == (2, "active")
     assert now["actors"] == strike_actors("target-b")
     assert (now["recorded_at"], now["position"], now["reported_at"]) == (
-        fact["recorded_at"], fact["position"], "2020-01-03T12:00:00.000000Z"
+        fact["recorded_at"],
+        fact["position"],
+        "2020-01-03T12:00:00.000000Z",
     )
     recorded_rev, corrected_rev = now["revisions"]
     assert recorded_rev["revision"] == 1
@@ -243,9 +242,9 @@ def test_the_fact_is_404_before_it_was_known(client: TestClient, retargeted: dic
 
 def test_a_correction_reported_before_the_fact_shows_from_the_facts_report_on(client: TestClient) -> None:
     fact = record(client, statement("early-speaker", "2020-01-03", reported_at="2020-01-05T00:00:00Z"))
-    wait = corrected(
-        client, fact["event_id"], {"summary": "the earlier wording"}, reported_at="2020-01-04T00:00:00Z"
-    )["change_position"]
+    wait = corrected(client, fact["event_id"], {"summary": "the earlier wording"}, reported_at="2020-01-04T00:00:00Z")[
+        "change_position"
+    ]
     # Nothing is known of the fact before its own report, not even through its correction.
     assert_problem(fact_lookup(client, fact["event_id"], min_position=wait, reported_by="2020-01-04T12:00:00Z"), 404)
     assert fact["event_id"] not in listed_ids(client, min_position=wait, reported_by="2020-01-04T12:00:00Z")
@@ -292,9 +291,9 @@ def test_correcting_occurred_at_moves_the_fact_in_time(client: TestClient) -> No
 
 def test_correcting_occurred_at_with_a_later_report_splits_on_reported_by(client: TestClient) -> None:
     moved = record(client, statement("reported-speaker", "2020-01-10", reported_at="2020-01-10T12:00:00Z"))
-    wait = corrected(
-        client, moved["event_id"], {"occurred_at": "2020-01-02"}, reported_at="2020-01-12T00:00:00Z"
-    )["change_position"]
+    wait = corrected(client, moved["event_id"], {"occurred_at": "2020-01-02"}, reported_at="2020-01-12T00:00:00Z")[
+        "change_position"
+    ]
     earlier = {"min_position": wait, "reported_by": "2020-01-11"}
     assert state(client, "reported-speaker", at="2020-01-05", min_position=wait)["statements"] == 1
     assert state(client, "reported-speaker", at="2020-01-05", **earlier)["statements"] == 0

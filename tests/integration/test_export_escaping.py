@@ -27,11 +27,16 @@ FORGED = "\r\nEND:VEVENT\r\nBEGIN:VEVENT\r\nUID:forged\r\nSUMMARY:forged\r\nDTST
 # What a line-splitting reader (str.splitlines, a JavaScript string) takes for a line end.
 ODD_BREAKS = "\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
 HOSTILE = {
-    "summary": "=HYPERLINK(\"https://evil.example\")" + FORGED,
+    "summary": '=HYPERLINK("https://evil.example")' + FORGED,
     "text": "line one\r\nline two\rthree" + ODD_BREAKS + '"quoted", and ; \\ a backslash\x1b[31m' + FORGED,
     "location": {"name": "Baghdad" + ODD_BREAKS + FORGED, "country": "IQ", "lat": 33.3, "lon": 44.4},
-    "sources": [{"url": "https://example.org/a" + FORGED, "publisher": "Agency" + ODD_BREAKS + FORGED,
-                 "quote": "\"\r\n=cmd|' /C calc'!A0\r\n,"}],
+    "sources": [
+        {
+            "url": "https://example.org/a" + FORGED,
+            "publisher": "Agency" + ODD_BREAKS + FORGED,
+            "quote": "\"\r\n=cmd|' /C calc'!A0\r\n,",
+        }
+    ],
 }
 
 

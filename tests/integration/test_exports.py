@@ -93,7 +93,7 @@ def test_csv_per_actor_has_a_row_per_actor_and_role(demo_client: TestClient, cha
 
 
 def test_csv_cells_that_look_like_formulas_are_defused_and_read_back(client: TestClient) -> None:
-    fact = record(client, valid_fact(summary="=HYPERLINK(\"http://evil.example\",\"click\")"))
+    fact = record(client, valid_fact(summary='=HYPERLINK("http://evil.example","click")'))
     rows = csv_dicts(export(client, "csv", min_position=fact["position"]).text)
     assert rows[0]["summary"].startswith("'=")
     assert raw_fact(rows[0])["summary"] == fact["summary"]
@@ -171,8 +171,12 @@ def test_timelinejs_groups_by_actor_with_dates_at_their_precision(
         assert slide["group"] in {a["id"] for a in fact["actors"]}
         parts = slide["start_date"]
         assert parts["year"] == fact["occurred_at"][:4]
-        expected = {"year": {"year"}, "month": {"year", "month"}, "day": {"year", "month", "day"},
-                    "week": {"year", "month", "day"}}.get(fact["precision"])
+        expected = {
+            "year": {"year"},
+            "month": {"year", "month"},
+            "day": {"year", "month", "day"},
+            "week": {"year", "month", "day"},
+        }.get(fact["precision"])
         if expected:
             assert set(parts) == expected
     by_nato = export(demo_client, "timelinejs", actor="nato").json()["events"]
@@ -192,7 +196,7 @@ def test_export_streams_past_one_page_in_order(client: TestClient, container: Co
         for n in range(2500)
     ]
     for start in range(0, len(facts), 1000):
-        container.store.record_facts(facts[start:start + 1000])
+        container.store.record_facts(facts[start : start + 1000])
     assert container.wait_for_position(container.store.max_position(), 30)
     lines = export(client, "jsonl").text.splitlines()
     assert len(lines) == 2500
@@ -234,8 +238,7 @@ def test_export_needs_the_read_scope_when_tokens_are_set(client: TestClient) -> 
 def test_icalendar_text_survives_escaping_and_folding(client: TestClient) -> None:
     summary = "Frappe près de l'aéroport; «ذكرت» 2, 3 \\ 4 — " + "émoji 🛰️ " * 12
     text = "Line one,\nline two; with a tab\tand a backslash \\."  # controls: test_export_escaping.py
-    fact = record(client, valid_fact(summary=summary, text=text, occurred_at="9999-12-30",
-                                     occurred_until="9999-12-31"))
+    fact = record(client, valid_fact(summary=summary, text=text, occurred_at="9999-12-30", occurred_until="9999-12-31"))
     body = export(client, "ics", min_position=fact["position"]).content
     assert all(len(line) <= 75 for line in body.split(b"\r\n")), "lines are folded at 75 octets"
     event = next(iter(icalendar.Calendar.from_ical(body.decode()).walk("VEVENT")))

@@ -61,12 +61,19 @@ def test_pages_of_several_actors_list_each_fact_once_in_order(
     client: TestClient, named: dict[str, Any], limit: int
 ) -> None:
     assert pages(client, limit, actor="alpha,beta") == [
-        "strike on day 1", "strike on day 2", "strike on day 3", "strike on day 4", "strike on day 7"
+        "strike on day 1",
+        "strike on day 2",
+        "strike on day 3",
+        "strike on day 4",
+        "strike on day 7",
     ]
     assert pages(client, limit, actor="gamma") == ["strike on day 3", "strike on day 5"]
     assert pages(client, limit, actor="alpha", role="target") == ["strike on day 4"]
     assert pages(client, limit, actor="alpha,gamma", role="perpetrator") == [
-        "strike on day 1", "strike on day 2", "strike on day 3", "strike on day 5"
+        "strike on day 1",
+        "strike on day 2",
+        "strike on day 3",
+        "strike on day 5",
     ]
     assert pages(client, limit, role="ordered_by") == ["strike on day 4"]
 

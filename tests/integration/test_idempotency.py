@@ -11,10 +11,9 @@ from fastapi.testclient import TestClient
 from service.bootstrap import Container
 from tests.support.answers import assert_problem
 from tests.support.facts import DROP, valid_fact
+from tests.support.reads import recorded_changes
 from tests.support.tokens import READ, WRITE
 from tests.support.writes import new_id, post_fact, record
-from tests.support.reads import recorded_changes
-
 
 # --- one fact, sent again -----------------------------------------------------------------
 
@@ -101,9 +100,7 @@ def test_same_fact_spelled_differently_is_a_repeat(
     assert container.store.max_position() == before
 
 
-def test_repeat_after_a_correction_is_200_with_the_fact_as_it_stands(
-    client: TestClient, container: Container
-) -> None:
+def test_repeat_after_a_correction_is_200_with_the_fact_as_it_stands(client: TestClient, container: Container) -> None:
     # The client retries its original POST after someone corrected the fact: still the same
     # body it sent, so not a conflict; the answer is the stored fact, now at revision 2.
     fact = valid_fact(event_id=new_id())
@@ -153,8 +150,11 @@ def test_a_change_whose_commit_answer_was_lost_is_recorded_once_and_answered_201
     client: TestClient, container: Container, monkeypatch: pytest.MonkeyPatch, change: str
 ) -> None:
     fact = record(client, valid_fact(event_id=new_id()))
-    body = {"changes": {"summary": "a corrected summary"}, "reason": "typo"} if change == "corrections" else {
-        "reason": "duplicate"}
+    body = (
+        {"changes": {"summary": "a corrected summary"}, "reason": "typo"}
+        if change == "corrections"
+        else {"reason": "duplicate"}
+    )
     flaky = CommitThenRetry(container.store.recorder)
     monkeypatch.setattr(container.store.recorder, "insert_events", flaky)
     answer = client.post(f"/v1/events/{fact['event_id']}/{change}", json=body, headers=WRITE)
@@ -163,10 +163,13 @@ def test_a_change_whose_commit_answer_was_lost_is_recorded_once_and_answered_201
     assert answer.status_code == 201, answer.text
     assert answer.json()["revision"] == 2
     assert answer.json()["change_position"] == container.store.max_position()
-    read = client.get(f"/v1/events/{fact['event_id']}", params={"min_position": answer.json()["change_position"]},
-                      headers=READ)
-    assert [r["kind"] for r in read.json()["revisions"]] == ["recorded", "corrected" if change == "corrections"
-                                                            else "retracted"]
+    read = client.get(
+        f"/v1/events/{fact['event_id']}", params={"min_position": answer.json()["change_position"]}, headers=READ
+    )
+    assert [r["kind"] for r in read.json()["revisions"]] == [
+        "recorded",
+        "corrected" if change == "corrections" else "retracted",
+    ]
 
 
 def test_concurrent_repeats_record_the_fact_once(client: TestClient) -> None:

@@ -16,9 +16,13 @@ from service.imports.loading import ImportReport, import_rows
 from service.imports.reading import open_fact_file
 from tests.support.tokens import WRITE
 
-
-STATEMENT = {"type": "StatementIssued", "occurred_at": "2020-01-06", "summary": "s", "text": "t",
-             "actors": [{"id": "mark-esper", "role": "speaker"}]}
+STATEMENT = {
+    "type": "StatementIssued",
+    "occurred_at": "2020-01-06",
+    "summary": "s",
+    "text": "t",
+    "actors": [{"id": "mark-esper", "role": "speaker"}],
+}
 
 
 def dry_run(container: Container, path: Path) -> ImportReport:

@@ -21,7 +21,9 @@ def _drift(container: Container) -> list:
             opts={
                 "compare_type": True,
                 # The event store's table belongs to the library's recorders, not to our metadata.
-                "include_object": lambda obj, name, kind, *_: not (kind == "table" and name in ("stored_events", "alembic_version")),
+                "include_object": lambda obj, name, kind, *_: (
+                    not (kind == "table" and name in ("stored_events", "alembic_version"))
+                ),
             },
         )
         return compare_metadata(context, metadata)
@@ -31,7 +33,14 @@ def test_migrated_schema_matches_the_declared_tables(container: Container) -> No
     assert _drift(container) == []
     assert migrate.is_current(container.engine)
     tables = set(inspect(container.engine).get_table_names())
-    assert {"stored_events", "fact_revisions", "fact_versions", "fact_actors", "actors", "projection_positions"} <= tables
+    assert {
+        "stored_events",
+        "fact_revisions",
+        "fact_versions",
+        "fact_actors",
+        "actors",
+        "projection_positions",
+    } <= tables
 
 
 def test_downgrade_then_upgrade_restores_the_schema(container: Container) -> None:

@@ -13,9 +13,9 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
+from bench.common.processes import wait_until
 from service.api.app import create_app
 from service.bootstrap import Container
-from bench.common.processes import wait_until
 from tests.support.tokens import ADMIN, READ, WRITE
 from tests.support.webhook_receiver import Receiver, Reply
 
@@ -100,8 +100,13 @@ def test_metrics_count_webhook_deliveries_by_outcome(hooks: TestClient, receiver
         # The failing one: first attempt and three retries (0.2 s apart), then failed. An
         # attempt is counted just after its outcome commits, so both are waited for.
         failed = value(samples, "timeline_webhook_messages", status="failed") == 1
-        counted = sum(value(samples, "timeline_webhook_attempts_total", outcome=o)
-                      for o in ("delivered", "http_error", "timeout")) >= 5
+        counted = (
+            sum(
+                value(samples, "timeline_webhook_attempts_total", outcome=o)
+                for o in ("delivered", "http_error", "timeout")
+            )
+            >= 5
+        )
         return samples if failed and counted else None
 
     samples = wait_until(settled, timeout=15, interval=0.1, what="the failing delivery exhausted")

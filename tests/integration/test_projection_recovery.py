@@ -14,14 +14,13 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, create_engine, func, select, text
 
+from bench.common.processes import wait_until
 from service.bootstrap import Container, bootstrap
 from service.readmodels.projection import ReadModelProjection
 from service.readmodels.tables import fact_revisions
 from service.readmodels.worker import ProjectionWorker
 from service.settings import Settings
-from bench.common.processes import wait_until
 from tests.support.projections import assert_exactly_once, position, record_statements, statement
-
 
 # --- two workers on one projection ---------------------------------------------------
 
@@ -108,9 +107,10 @@ def test_background_workers_contending_on_every_batch_apply_each_event_exactly_o
     containers = [bootstrap(settings, apply_migrations=False) for _ in range(3)]
     projections = [CountingProjection() for _ in containers]
     workers = [
-        ProjectionWorker(p, recorder=c.store.recorder, mapper=c.store.mapper, engine=c.engine,
-                         batch_size=50, poll_interval=0.05)
-        for p, c in zip(projections, containers)
+        ProjectionWorker(
+            p, recorder=c.store.recorder, mapper=c.store.mapper, engine=c.engine, batch_size=50, poll_interval=0.05
+        )
+        for p, c in zip(projections, containers, strict=True)
     ]
     try:
         for worker in workers:
@@ -215,11 +215,14 @@ def test_postgres_listener_reconnects_after_its_connection_is_killed(
         )
         took = time.monotonic() - started
         with container.engine.connect() as conn:
-            assert conn.execute(
-                select(func.count()).select_from(fact_revisions).where(
-                    fact_revisions.c.event_id == outcome.fact["event_id"]
-                )
-            ).scalar_one() == 1
+            assert (
+                conn.execute(
+                    select(func.count())
+                    .select_from(fact_revisions)
+                    .where(fact_revisions.c.event_id == outcome.fact["event_id"])
+                ).scalar_one()
+                == 1
+            )
         if poll_interval > 5:
             assert took < 5
     finally:

@@ -14,7 +14,6 @@ from tests.support.facts import valid_fact
 from tests.support.tokens import READ
 from tests.support.writes import record
 
-
 # --- query parameters -------------------------------------------------------------------
 
 BAD_LIST_QUERIES = [

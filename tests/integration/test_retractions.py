@@ -27,7 +27,6 @@ from tests.support.reads import (
 from tests.support.time_travel import CORRECTION_SOURCE, statement
 from tests.support.writes import correct, corrected, record, retract
 
-
 # --- retraction -----------------------------------------------------------------------------
 
 

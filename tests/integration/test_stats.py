@@ -45,8 +45,15 @@ def test_bounds_widen_the_range_and_too_many_buckets_is_an_error() -> None:
     with pytest.raises(TooManyBucketsError):
         bucket_counts([], "day", date(2000, 1, 1), date(2000, 1, 1).replace(year=2000 + MAX_BUCKETS // 365 + 1))
     last, _ = bucket_counts([(date(9999, 12, 31), "StrikeOccurred", 1, 0)], "month")
-    assert last == [{"start": "9999-12-01T00:00:00.000000Z", "end": None, "count": 1, "fatalities": 0,
-                     "types": {"StrikeOccurred": 1}}]
+    assert last == [
+        {
+            "start": "9999-12-01T00:00:00.000000Z",
+            "end": None,
+            "count": 1,
+            "fatalities": 0,
+            "types": {"StrikeOccurred": 1},
+        }
+    ]
 
 
 # --- over HTTP, on both backends ------------------------------------------------------------
@@ -75,16 +82,27 @@ def test_counts_and_fatalities_per_day_match_the_facts(client: TestClient) -> No
     last = record(client, valid_fact(occurred_at="2020-01-05"))
     body = stats(client, by="day", min_position=last["position"])
     assert [(b["start"][:10], b["count"], b["fatalities"]) for b in body["buckets"]] == [
-        ("2020-01-03", 3, 12), ("2020-01-04", 0, 0), ("2020-01-05", 1, 0)
+        ("2020-01-03", 3, 12),
+        ("2020-01-04", 0, 0),
+        ("2020-01-05", 1, 0),
     ]
     assert body["total"] == {"count": 4, "fatalities": 12, "types": {"StatementIssued": 1, "StrikeOccurred": 3}}
 
     only_us = stats(client, by="month", actor="us", type="StrikeOccurred")
-    assert only_us["buckets"] == [{"start": "2020-01-01T00:00:00.000000Z", "end": "2020-02-01T00:00:00.000000Z",
-                                   "count": 3, "fatalities": 12, "types": {"StrikeOccurred": 3}}]
+    assert only_us["buckets"] == [
+        {
+            "start": "2020-01-01T00:00:00.000000Z",
+            "end": "2020-02-01T00:00:00.000000Z",
+            "count": 3,
+            "fatalities": 12,
+            "types": {"StrikeOccurred": 3},
+        }
+    ]
     window = stats(client, by="day", **{"from": "2020-01-02", "to": "2020-01-04"})
     assert [(b["start"][:10], b["count"]) for b in window["buckets"]] == [
-        ("2020-01-02", 0), ("2020-01-03", 3), ("2020-01-04", 0)
+        ("2020-01-02", 0),
+        ("2020-01-03", 3),
+        ("2020-01-04", 0),
     ]
 
 
@@ -95,7 +113,8 @@ def test_days_before_1970_are_counted_on_their_own_day(client: TestClient) -> No
     last = record(client, strike("1970-01-01T01:00:00Z", 2))
     body = stats(client, by="day", min_position=last["position"])
     assert [(b["start"][:10], b["count"], b["fatalities"]) for b in body["buckets"]] == [
-        ("1969-12-31", 1, 1), ("1970-01-01", 1, 2)
+        ("1969-12-31", 1, 1),
+        ("1970-01-01", 1, 2),
     ]
 
 

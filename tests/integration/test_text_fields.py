@@ -30,9 +30,20 @@ ICS_INJECTION = "https://example.org/a\r\nEND:VEVENT\r\nBEGIN:VEVENT\r\nSUMMARY:
 
 # Refused in any field: each breaks some export or how it is displayed.
 NEVER = {
-    "cr-lf": "a\r\nb", "lf": "a\nb", "cr": "a\rb", "tab": "a\tb", "vt": "a\x0bb", "esc": "a\x1b[31mb",
-    "del": "a\x7fb", "nel": "a\x85b", "c1": "a\x9bb", "line-sep": "a\u2028b", "para-sep": "a\u2029b",
-    "rlo": "a\u202eb", "rli": "a\u2067b", "nul": "a\x00b",
+    "cr-lf": "a\r\nb",
+    "lf": "a\nb",
+    "cr": "a\rb",
+    "tab": "a\tb",
+    "vt": "a\x0bb",
+    "esc": "a\x1b[31mb",
+    "del": "a\x7fb",
+    "nel": "a\x85b",
+    "c1": "a\x9bb",
+    "line-sep": "a\u2028b",
+    "para-sep": "a\u2029b",
+    "rlo": "a\u202eb",
+    "rli": "a\u2067b",
+    "nul": "a\x00b",
 }
 # Refused in a multi-line text too (line feeds, CR LF and tabs are not).
 NEVER_IN_LONG_TEXT = {k: v for k, v in NEVER.items() if k not in ("cr-lf", "lf", "cr", "tab")}
@@ -125,7 +136,10 @@ def test_corrections_and_retractions_refuse_them_too(client: TestClient, contain
 
 def test_actor_profiles_refuse_them(client: TestClient, container: Container) -> None:
     before = container.store.max_position()
-    for body, field in [({"name": "NATO\r\nX-INJECTED:1"}, "name"), ({"name": "NATO", "aliases": ["ok", "a\tb"]}, "aliases.1")]:
+    for body, field in [
+        ({"name": "NATO\r\nX-INJECTED:1"}, "name"),
+        ({"name": "NATO", "aliases": ["ok", "a\tb"]}, "aliases.1"),
+    ]:
         assert_problem(client.put("/v1/actors/nato", json=body, headers=WRITE), 422, field)
     assert container.store.max_position() == before
 

@@ -10,7 +10,6 @@ from tests.support.reads import get_ok, just_before, listed, listed_ids, state, 
 from tests.support.time_travel import statement
 from tests.support.writes import record
 
-
 # --- late-recorded facts with early occurred_at ------------------------------------------------
 
 

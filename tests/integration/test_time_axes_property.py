@@ -41,25 +41,52 @@ def fact_body(kind: str, actor: str, other: str, day: str, reported: str, count:
     if kind == "StrikeOccurred":
         return {**base, "type": kind, "actors": [{"id": actor, "role": "perpetrator"}, {"id": other, "role": "target"}]}
     if kind == "PersonnelDeployed":
-        return {**base, "type": kind, "actors": [{"id": actor, "role": "actor"}], "personnel": count or 0,
-                "location": PLACES[place]}
+        return {
+            **base,
+            "type": kind,
+            "actors": [{"id": actor, "role": "actor"}],
+            "personnel": count or 0,
+            "location": PLACES[place],
+        }
     if kind == "PersonnelRepositioned":
-        return {**base, "type": kind, "actors": [{"id": actor, "role": "actor"}], "personnel": count,
-                "from": PLACES[place], "to": PLACES[(place + 1) % 3]}
+        return {
+            **base,
+            "type": kind,
+            "actors": [{"id": actor, "role": "actor"}],
+            "personnel": count,
+            "from": PLACES[place],
+            "to": PLACES[(place + 1) % 3],
+        }
     if kind in ("MissionSuspended", "MissionResumed"):
         return {**base, "type": kind, "actors": [{"id": actor, "role": "actor"}], "mission": "m1"}
     return {**base, "type": "StatementIssued", "actors": [{"id": actor, "role": "speaker"}], "text": "t"}
 
 
-KINDS = ["StrikeOccurred", "PersonnelDeployed", "PersonnelRepositioned", "MissionSuspended", "MissionResumed",
-         "StatementIssued"]
+KINDS = [
+    "StrikeOccurred",
+    "PersonnelDeployed",
+    "PersonnelRepositioned",
+    "MissionSuspended",
+    "MissionResumed",
+    "StatementIssued",
+]
 new_fact = st.tuples(
-    st.just("fact"), st.sampled_from(KINDS), st.integers(0, 2), st.integers(0, 2), st.sampled_from(DAYS),
-    st.sampled_from(DAYS), st.one_of(st.none(), st.integers(0, 900)), st.integers(0, 2),
+    st.just("fact"),
+    st.sampled_from(KINDS),
+    st.integers(0, 2),
+    st.integers(0, 2),
+    st.sampled_from(DAYS),
+    st.sampled_from(DAYS),
+    st.one_of(st.none(), st.integers(0, 900)),
+    st.integers(0, 2),
 )
 correction = st.tuples(
-    st.just("correct"), st.integers(0, 20), st.sampled_from(["occurred_at", "actor", "reported_at", "count"]),
-    st.sampled_from(DAYS), st.integers(0, 2), st.integers(0, 900),
+    st.just("correct"),
+    st.integers(0, 20),
+    st.sampled_from(["occurred_at", "actor", "reported_at", "count"]),
+    st.sampled_from(DAYS),
+    st.integers(0, 2),
+    st.integers(0, 900),
 )
 retraction = st.tuples(st.just("retract"), st.integers(0, 20), st.sampled_from(DAYS))
 histories = st.lists(st.one_of(new_fact, new_fact, correction, retraction), min_size=1, max_size=12)
@@ -123,9 +150,10 @@ def naive_states(container: Container, actors: list[str], at_us: int, as_of: int
             facts[key] = {"record": dict(event.record), "status": "active"}
             order[key] = notification.id
             continue
-        if reported_by is not None and (
-            text_to_micros(event.reported_at) if event.reported_at else recorded_us
-        ) > reported_by:
+        if (
+            reported_by is not None
+            and (text_to_micros(event.reported_at) if event.reported_at else recorded_us) > reported_by
+        ):
             continue
         if key not in facts:
             continue  # a change to a fact not yet known then
@@ -147,8 +175,10 @@ def naive_states(container: Container, actors: list[str], at_us: int, as_of: int
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(history=histories, probes=st.lists(st.tuples(st.integers(0, 7), st.integers(0, 40), st.integers(0, 9)),
-                                          min_size=3, max_size=6))
+@given(
+    history=histories,
+    probes=st.lists(st.tuples(st.integers(0, 7), st.integers(0, 40), st.integers(0, 9)), min_size=3, max_size=6),
+)
 def test_read_models_equal_a_naive_fold_of_the_log(container: Container, history, probes) -> None:  # noqa: ANN001
     example = next(_examples)
     actors = [f"x{example}-a", f"x{example}-b", f"x{example}-c"]
@@ -163,10 +193,16 @@ def test_read_models_equal_a_naive_fold_of_the_log(container: Container, history
         )
         for day_index, as_of_index, reported_index in probes:
             at_us = to_micros(parse_instant(DAYS[day_index], date_only_at="end"))
-            as_of = None if not stamps or as_of_index >= len(stamps) * 2 else (
-                stamps[as_of_index // 2] - (as_of_index % 2)  # on a change, or just before it
+            as_of = (
+                None
+                if not stamps or as_of_index >= len(stamps) * 2
+                else (
+                    stamps[as_of_index // 2] - (as_of_index % 2)  # on a change, or just before it
+                )
             )
-            reported_by = None if reported_index >= 8 else to_micros(parse_instant(DAYS[reported_index], date_only_at="end"))
+            reported_by = (
+                None if reported_index >= 8 else to_micros(parse_instant(DAYS[reported_index], date_only_at="end"))
+            )
             expected = naive_states(container, actors, at_us, as_of, reported_by)
             axes = queries.Axes(as_of_us=as_of, reported_by_us=reported_by)
             for actor in actors:

@@ -8,8 +8,14 @@ import pytest
 from fastapi.testclient import TestClient
 
 FILES = [
-    "/", "/static/index.html", "/static/app.js", "/static/style.css", "/docs", "/static/docs.js",
-    "/vendor/swagger-ui-dist/swagger-ui-bundle.js", "/vendor/swagger-ui-dist/swagger-ui.css",
+    "/",
+    "/static/index.html",
+    "/static/app.js",
+    "/static/style.css",
+    "/docs",
+    "/static/docs.js",
+    "/vendor/swagger-ui-dist/swagger-ui-bundle.js",
+    "/vendor/swagger-ui-dist/swagger-ui.css",
 ]
 
 
@@ -19,9 +25,7 @@ def directives(policy: str) -> dict[str, list[str]]:
 
 
 @pytest.mark.parametrize("path", FILES)
-def test_every_page_and_file_forbids_framing_sniffing_referrers_and_foreign_code(
-    client: TestClient, path: str
-) -> None:
+def test_every_page_and_file_forbids_framing_sniffing_referrers_and_foreign_code(client: TestClient, path: str) -> None:
     response = client.get(path)
     assert response.status_code == 200, response.text
     policy = directives(response.headers["content-security-policy"])

@@ -11,8 +11,8 @@ import time
 
 from fastapi.testclient import TestClient
 
-from service.bootstrap import Container
 from bench.common.processes import wait_until
+from service.bootstrap import Container
 from tests.support.subscriptions import (
     TIMEOUT,
     all_delivered,
@@ -26,7 +26,6 @@ from tests.support.subscriptions import (
 from tests.support.tokens import ADMIN, WRITE
 from tests.support.webhook_receiver import Receiver, Reply
 from tests.support.writes import record
-
 
 # --- what a delivery looks like --------------------------------------------------------
 
@@ -99,16 +98,20 @@ def test_type_and_actor_filters(hooks: TestClient, receiver: Receiver) -> None:
     # A correction that brings nato into a fact: filters look at the fact after the change.
     corrected = hooks.post(
         f"/v1/events/{canada_suspends['event_id']}/corrections",
-        json={"changes": {"actors": [{"id": "canada", "role": "actor"}, {"id": "nato", "role": "host"}]},
-              "reason": "nato hosts it"},
+        json={
+            "changes": {"actors": [{"id": "canada", "role": "actor"}, {"id": "nato", "role": "host"}]},
+            "reason": "nato hosts it",
+        },
         headers=WRITE,
     )
     assert corrected.status_code == 201, corrected.text
     # And one that takes nato out: the actor-filtered subscription hears nothing of it.
     removed = hooks.post(
         f"/v1/events/{nato_suspends['event_id']}/corrections",
-        json={"changes": {"actors": [{"id": "italy", "role": "actor"}, {"id": "iraq", "role": "host"}]},
-              "reason": "it was italy"},
+        json={
+            "changes": {"actors": [{"id": "italy", "role": "actor"}, {"id": "iraq", "role": "host"}]},
+            "reason": "it was italy",
+        },
         headers=WRITE,
     )
     assert removed.status_code == 201, removed.text
@@ -187,8 +190,7 @@ def test_first_attempts_follow_log_order(hooks: TestClient, receiver: Receiver) 
 def test_first_attempts_follow_log_order_for_a_batch(hooks: TestClient, receiver: Receiver) -> None:
     endpoint = receiver.endpoint("order-batch", default=Reply(200, delay=0.05))
     sub = subscribe(hooks, endpoint)
-    response = hooks.post("/v1/events/batch", json={"events": [strike(f"actor-{i}") for i in range(20)]},
-                          headers=WRITE)
+    response = hooks.post("/v1/events/batch", json={"events": [strike(f"actor-{i}") for i in range(20)]}, headers=WRITE)
     assert response.status_code == 201, response.text
     facts = response.json()["items"]
     wait_deliveries(hooks, sub["id"], all_delivered(20), what="20 delivered")

@@ -32,11 +32,13 @@ TRICKLE = Reply(200, trickle=0.02, trickle_for=30.0)  # 50 bytes/s for 30 s: eac
 
 @pytest.fixture
 def bounded_settings(hook_settings: Settings) -> Settings:
-    return hook_settings.model_copy(update={
-        "webhook_timeout": ATTEMPT_TIMEOUT,
-        "webhook_concurrency": SLOTS,
-        "webhook_retry_schedule": ",".join(["0.2"] * 20),
-    })
+    return hook_settings.model_copy(
+        update={
+            "webhook_timeout": ATTEMPT_TIMEOUT,
+            "webhook_concurrency": SLOTS,
+            "webhook_retry_schedule": ",".join(["0.2"] * 20),
+        }
+    )
 
 
 @pytest.fixture
@@ -78,8 +80,13 @@ def test_a_trickling_subscriber_is_cut_off_at_the_timeout_and_retried(
     endpoint.script(Reply(200, trickle=0.02, trickle_for=30.0, trickle_headers=where == "headers"))
     sub = subscribe(api, endpoint)
     record(api, strike())
-    items = wait_deliveries(api, sub["id"], lambda items: items and items[0]["status"] == "delivered",
-                            timeout=ATTEMPT_TIMEOUT + 2 * SLACK + 1, what="delivered by the retry")
+    items = wait_deliveries(
+        api,
+        sub["id"],
+        lambda items: items and items[0]["status"] == "delivered",
+        timeout=ATTEMPT_TIMEOUT + 2 * SLACK + 1,
+        what="delivered by the retry",
+    )
     # On a loaded machine a retry can time out too; every attempt before the delivery did.
     first, *between, retry = items[0]["attempts"]
     assert first["status_code"] is None and "timed out" in first["error"], first
@@ -90,9 +97,7 @@ def test_a_trickling_subscriber_is_cut_off_at_the_timeout_and_retried(
     assert cut.finished is not None and cut.finished - cut.arrived <= ATTEMPT_TIMEOUT + SLACK
 
 
-def test_more_slow_subscribers_than_slots_do_not_hold_up_a_healthy_one(
-    api: TestClient, receiver: Receiver
-) -> None:
+def test_more_slow_subscribers_than_slots_do_not_hold_up_a_healthy_one(api: TestClient, receiver: Receiver) -> None:
     slow = [receiver.endpoint(f"slow-{i}", default=TRICKLE) for i in range(SLOTS + 2)]
     for endpoint in slow:
         subscribe(api, endpoint)
@@ -101,8 +106,11 @@ def test_more_slow_subscribers_than_slots_do_not_hold_up_a_healthy_one(
 
     def wait_at_healthy(fact: dict[str, Any]) -> float:
         recorded = time.monotonic()
-        arrived = healthy.wait_for(lambda rs: next((r for r in rs if r.event_id == fact["event_id"]), None),
-                                   10, f"{fact['summary']} at the healthy subscriber")
+        arrived = healthy.wait_for(
+            lambda rs: next((r for r in rs if r.event_id == fact["event_id"]), None),
+            10,
+            f"{fact['summary']} at the healthy subscriber",
+        )
         return float(arrived.arrived - recorded)
 
     # Until each slow subscriber's first attempt has been cut off, nothing tells it from a
@@ -145,7 +153,10 @@ def test_two_dispatchers_never_overlap_attempts_of_a_slow_subscriber(
 def _recorded_attempts(api: TestClient, subscription_id: str, at_least: int) -> list[dict[str, Any]]:
     """The attempts recorded for the subscription's only message, once ``at_least`` are."""
     items = wait_deliveries(
-        api, subscription_id, lambda items: items and len(items[0]["attempts"]) >= at_least, timeout=10,
+        api,
+        subscription_id,
+        lambda items: items and len(items[0]["attempts"]) >= at_least,
+        timeout=10,
         what=f"{at_least} attempts recorded",
     )
     return list(items[0]["attempts"])

@@ -21,7 +21,6 @@ from tests.support.subscriptions import all_delivered, strike, subscribe, wait_d
 from tests.support.tokens import WRITE
 from tests.support.webhook_receiver import Received, Receiver, Reply
 
-
 # --- two dispatchers on one outbox (PostgreSQL) ----------------------------------------
 
 
@@ -40,6 +39,7 @@ def test_two_dispatchers_never_send_one_message_twice(
             def listener(*_: object) -> None:
                 with lock:
                     outcomes[name] += 1
+
             return listener
 
         hook_container.dispatcher.on_outcome.append(counting("first"))
@@ -48,8 +48,9 @@ def test_two_dispatchers_never_send_one_message_twice(
         subs = [subscribe(hooks, e) for e in endpoints]
         facts = []
         for chunk in range(4):
-            response = hooks.post("/v1/events/batch", json={"events": [strike(f"a-{chunk}-{i}") for i in range(50)]},
-                                  headers=WRITE)
+            response = hooks.post(
+                "/v1/events/batch", json={"events": [strike(f"a-{chunk}-{i}") for i in range(50)]}, headers=WRITE
+            )
             assert response.status_code == 201, response.text
             facts += response.json()["items"]
         assert len(facts) == 200
@@ -85,8 +86,9 @@ def test_two_dispatchers_retry_each_message_once_per_failure(
             # The first attempt of every message fails, the second succeeds.
             endpoint.responder = lambda _id, earlier: Reply(500 if earlier == 0 else 200, delay=0.01)
         subs = [subscribe(hooks, e) for e in endpoints]
-        response = hooks.post("/v1/events/batch", json={"events": [strike(f"r-{i}") for i in range(100)]},
-                              headers=WRITE)
+        response = hooks.post(
+            "/v1/events/batch", json={"events": [strike(f"r-{i}") for i in range(100)]}, headers=WRITE
+        )
         assert response.status_code == 201, response.text
         for sub in subs:
             wait_deliveries(hooks, sub["id"], all_delivered(100), timeout=60)

@@ -30,7 +30,6 @@ from tests.support.tokens import ADMIN, WRITE
 from tests.support.webhook_receiver import Receiver
 from tests.support.writes import record
 
-
 # --- replay ---------------------------------------------------------------------------
 
 
@@ -58,7 +57,8 @@ def test_replay_backfills_changes_from_before_the_subscription(
 ) -> None:
     early = [record(hooks, strike(f"early-{i}")) for i in range(2)]
     corrected = hooks.post(
-        f"/v1/events/{early[0]['event_id']}/corrections", json={"changes": {"fatalities": 3}, "reason": "count"},
+        f"/v1/events/{early[0]['event_id']}/corrections",
+        json={"changes": {"fatalities": 3}, "reason": "count"},
         headers=WRITE,
     )
     assert corrected.status_code == 201, corrected.text
@@ -151,5 +151,6 @@ def test_deliveries_are_paginated_and_filtered_by_status(hooks: TestClient, rece
             break
     assert seen == [f["position"] for f in facts]
     assert deliveries(hooks, sub["id"], status="pending") == []
-    assert_problem(hooks.get(f"/v1/subscriptions/{sub['id']}/deliveries", params={"status": "lost"},
-                             headers=ADMIN), 422)
+    assert_problem(
+        hooks.get(f"/v1/subscriptions/{sub['id']}/deliveries", params={"status": "lost"}, headers=ADMIN), 422
+    )

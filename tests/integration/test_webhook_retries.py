@@ -13,8 +13,8 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from service.bootstrap import Container
 from bench.common.processes import wait_until
+from service.bootstrap import Container
 from tests.support.subscriptions import (
     TIMEOUT,
     all_delivered,
@@ -29,7 +29,6 @@ from tests.support.subscriptions import (
 from tests.support.tokens import ADMIN, WRITE
 from tests.support.webhook_receiver import Received, Receiver, Reply
 from tests.support.writes import record
-
 
 # --- retries, exhaustion, replay ---------------------------------------------------------
 
@@ -47,7 +46,9 @@ def test_failing_receiver_that_recovers_gets_everything(hooks: TestClient, recei
     assert len({r.body for r in requests}) == 1
     item = items[0]
     assert (item["message_id"], item["position"], item["event_id"]) == (
-        requests[0].webhook_id, fact["position"], fact["event_id"],
+        requests[0].webhook_id,
+        fact["position"],
+        fact["event_id"],
     )
     assert item["type"] == "event.recorded" and item["fact_type"] == "StrikeOccurred"
     attempts = item["attempts"]
@@ -76,15 +77,11 @@ def test_failing_receiver_that_recovers_gets_everything(hooks: TestClient, recei
     assert hooks.get("/v1/subscriptions/" + sub["id"], headers=ADMIN).json()["status"] == "active"
 
 
-def test_exhausted_message_fails_and_replay_delivers_it_with_the_same_id(
-    hooks: TestClient, receiver: Receiver
-) -> None:
+def test_exhausted_message_fails_and_replay_delivers_it_with_the_same_id(hooks: TestClient, receiver: Receiver) -> None:
     endpoint = receiver.endpoint("down", default=500)
     sub = subscribe(hooks, endpoint)
     fact = record(hooks, strike())
-    items = wait_deliveries(
-        hooks, sub["id"], lambda it: it and it[0]["status"] == "failed", what="the message failed"
-    )
+    items = wait_deliveries(hooks, sub["id"], lambda it: it and it[0]["status"] == "failed", what="the message failed")
     # The first attempt and one per scheduled delay, then no more.
     assert [a["status_code"] for a in items[0]["attempts"]] == [500, 500, 500, 500]
     assert endpoint.quiet(0.8) == []
@@ -129,7 +126,9 @@ def test_the_target_is_checked_again_at_delivery(client: TestClient, container: 
     from service.webhooks.subscriptions import Subscriptions
 
     endpoint = receiver.endpoint("ssrf")
-    allowed = Subscriptions(container.engine, "127.0.0.1", container.store.max_position, clock=container.subscriptions.clock)
+    allowed = Subscriptions(
+        container.engine, "127.0.0.1", container.store.max_position, clock=container.subscriptions.clock
+    )
     sub = allowed.create(endpoint.url)
     record(client, strike())
     items = wait_deliveries(client, sub["id"], lambda it: it and it[0]["attempts"], what="an attempt")
@@ -144,8 +143,7 @@ def test_admin_calls_succeed_while_deliveries_are_being_written(hooks: TestClien
     endpoint = receiver.endpoint("busy-db")
     sub = subscribe(hooks, endpoint)
     other = subscribe(hooks, receiver.endpoint("busy-db-2"))
-    response = hooks.post("/v1/events/batch", json={"events": [strike(f"a-{i}") for i in range(200)]},
-                          headers=WRITE)
+    response = hooks.post("/v1/events/batch", json={"events": [strike(f"a-{i}") for i in range(200)]}, headers=WRITE)
     assert response.status_code == 201, response.text
     failures = []
     deadline = time.monotonic() + 30
@@ -197,8 +195,11 @@ def test_410_disables_the_subscription_until_reactivated(hooks: TestClient, rece
     assert reactivated.status_code == 200, reactivated.text
     assert reactivated.json()["status"] == "active"
     after = record(hooks, strike("canada", target="us"))
-    endpoint.wait_for(lambda rs: any(r.event_id == after["event_id"] and r.answered == 200 for r in rs),
-                      TIMEOUT, "a fact after re-enabling")
+    endpoint.wait_for(
+        lambda rs: any(r.event_id == after["event_id"] and r.answered == 200 for r in rs),
+        TIMEOUT,
+        "a fact after re-enabling",
+    )
     assert_verified(endpoint.snapshot())
 
 

@@ -1,5 +1,4 @@
-"""Webhook subscriptions over HTTP: create, read, change, delete, who may, and which URLs.
-"""
+"""Webhook subscriptions over HTTP: create, read, change, delete, who may, and which URLs."""
 
 from __future__ import annotations
 
@@ -15,7 +14,6 @@ from tests.support.tokens import ADMIN, READ, WRITE
 from tests.support.webhook_receiver import Receiver
 from tests.support.writes import record
 
-
 # --- the subscription API --------------------------------------------------------------
 
 
@@ -23,8 +21,12 @@ def test_create_get_list_patch_delete(hooks: TestClient, receiver: Receiver) -> 
     endpoint = receiver.endpoint("crud")
     response = hooks.post(
         "/v1/subscriptions",
-        json={"url": endpoint.url, "types": ["StrikeOccurred", "StatementIssued"], "actors": ["nato", "us"],
-              "description": "analysts' desk"},
+        json={
+            "url": endpoint.url,
+            "types": ["StrikeOccurred", "StatementIssued"],
+            "actors": ["nato", "us"],
+            "description": "analysts' desk",
+        },
         headers=ADMIN,
     )
     assert response.status_code == 201, response.text
@@ -61,12 +63,18 @@ def test_create_get_list_patch_delete(hooks: TestClient, receiver: Receiver) -> 
     assert patched.status_code == 200, patched.text
     body = patched.json()
     assert (body["url"], body["types"], body["actors"], body["status"]) == (
-        other.url, ["MissionSuspended"], ["canada"], "paused",
+        other.url,
+        ["MissionSuspended"],
+        ["canada"],
+        "paused",
     )
     assert secret not in patched.text
     again = hooks.get(f"/v1/subscriptions/{sub_id}", headers=ADMIN).json()
     assert (again["url"], again["types"], again["actors"], again["status"]) == (
-        other.url, ["MissionSuspended"], ["canada"], "paused",
+        other.url,
+        ["MissionSuspended"],
+        ["canada"],
+        "paused",
     )
     resumed = hooks.patch(f"/v1/subscriptions/{sub_id}", json={"status": "active"}, headers=ADMIN)
     assert resumed.status_code == 200 and resumed.json()["status"] == "active"
@@ -106,9 +114,7 @@ def test_a_deleted_subscription_receives_nothing(hooks: TestClient, receiver: Re
         ("post", "/v1/subscriptions/{id}/replay"),
     ],
 )
-def test_subscriptions_need_the_admin_scope(
-    hooks: TestClient, receiver: Receiver, method: str, path: str
-) -> None:
+def test_subscriptions_need_the_admin_scope(hooks: TestClient, receiver: Receiver, method: str, path: str) -> None:
     endpoint = receiver.endpoint("auth")
     sub = subscribe(hooks, endpoint)
     url = path.format(id=sub["id"])
@@ -175,9 +181,20 @@ def test_patch_status_only_active_or_paused(hooks: TestClient, receiver: Receive
 
 @pytest.mark.parametrize(
     "url",
-    ["http://127.0.0.1:9/x", "http://10.1.2.3/x", "http://localhost:9/x", "http://169.254.169.254/latest",
-     "http://[::1]:9/x", "http://192.168.0.10/x", "http://224.0.0.1/x", "http://0.0.0.0:9/x",
-     "http://[::ffff:10.0.0.1]/x", "http://2130706433/x", "http://[fe80::1]/x", "https://127.0.0.1/x"],
+    [
+        "http://127.0.0.1:9/x",
+        "http://10.1.2.3/x",
+        "http://localhost:9/x",
+        "http://169.254.169.254/latest",
+        "http://[::1]:9/x",
+        "http://192.168.0.10/x",
+        "http://224.0.0.1/x",
+        "http://0.0.0.0:9/x",
+        "http://[::ffff:10.0.0.1]/x",
+        "http://2130706433/x",
+        "http://[fe80::1]/x",
+        "https://127.0.0.1/x",
+    ],
 )
 def test_private_and_loopback_urls_are_refused_without_an_allow_list(client: TestClient, url: str) -> None:
     # The plain `client` fixture has no TIMELINE_WEBHOOK_ALLOW_HOSTS.

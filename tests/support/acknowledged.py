@@ -223,8 +223,11 @@ def run_writers(server: ServiceProcess, then: Callable[[Writers], None]) -> Tall
     writers = Writers(server.base_url)
     writers.start()
     try:
-        wait_until(lambda: writers.acknowledged_count() >= LOAD_FACTS or not server.alive(), timeout=30,
-                   what=f"{LOAD_FACTS} facts acknowledged")
+        wait_until(
+            lambda: writers.acknowledged_count() >= LOAD_FACTS or not server.alive(),
+            timeout=30,
+            what=f"{LOAD_FACTS} facts acknowledged",
+        )
         assert server.alive(), server.output()
         then(writers)
     finally:
@@ -280,9 +283,7 @@ def snapshot(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
         }
         tables["projection_positions"] = [
             tuple(row)
-            for row in conn.execute(
-                select(projection_positions).where(projection_positions.c.name == "read_models")
-            )
+            for row in conn.execute(select(projection_positions).where(projection_positions.c.name == "read_models"))
         ]
     return tables
 
@@ -341,9 +342,11 @@ def verify(
         versions = Counter(conn.execute(select(fact_versions.c.event_id)).scalars())
         actor_rows = conn.execute(select(fact_actors.c.event_id, fact_actors.c.actor_id)).all()
         actor_table = set(conn.execute(select(actors.c.id)).scalars())
-        position_rows = conn.execute(
-            select(projection_positions.c.position).where(projection_positions.c.name == "read_models")
-        ).scalars().all()
+        position_rows = (
+            conn.execute(select(projection_positions.c.position).where(projection_positions.c.name == "read_models"))
+            .scalars()
+            .all()
+        )
     per_fact = Counter(row.event_id for row in revisions)
     duplicates = {eid: n for eid, n in per_fact.items() if n > 1}
     assert not duplicates, f"facts applied more than once: {list(duplicates.items())[:5]}"

@@ -20,9 +20,7 @@ BAD_FACTS = [
     ),
     pytest.param(valid_fact("MissionSuspended", mission=DROP), ("mission",), id="suspended-without-mission"),
     pytest.param(valid_fact("MissionResumed", mission=DROP), ("mission",), id="resumed-without-mission"),
-    pytest.param(
-        valid_fact("PersonnelDeployed", personnel=DROP), ("personnel",), id="deployed-without-personnel"
-    ),
+    pytest.param(valid_fact("PersonnelDeployed", personnel=DROP), ("personnel",), id="deployed-without-personnel"),
     pytest.param(valid_fact("PersonnelDeployed", location=DROP), ("location",), id="deployed-without-location"),
     pytest.param(
         valid_fact("PersonnelRepositioned", **{"from": DROP, "to": DROP}),
@@ -53,16 +51,12 @@ BAD_FACTS = [
     ),
     pytest.param(valid_fact(actors=[]), ("actors",), id="no-actors"),
     pytest.param(valid_fact(actors=[{"id": "NATO", "role": "speaker"}]), ("actors",), id="actor-slug-uppercase"),
-    pytest.param(
-        valid_fact(actors=[{"id": "mark esper", "role": "speaker"}]), ("actors",), id="actor-slug-with-space"
-    ),
+    pytest.param(valid_fact(actors=[{"id": "mark esper", "role": "speaker"}]), ("actors",), id="actor-slug-with-space"),
     pytest.param(valid_fact(occurred_at="2020-13-45"), ("occurred_at",), id="malformed-date"),
     pytest.param(valid_fact(occurred_at="7 January 2020"), ("occurred_at",), id="not-iso-date"),
     pytest.param(valid_fact(occurred_at="2020-01-07T15:00:00"), ("occurred_at",), id="date-time-without-offset"),
     pytest.param(valid_fact(occurred_at=DROP), ("occurred_at",), id="missing-occurred-at"),
-    pytest.param(
-        valid_fact(reported_at="2020-01-07T15:00:00"), ("reported_at",), id="reported-at-without-offset"
-    ),
+    pytest.param(valid_fact(reported_at="2020-01-07T15:00:00"), ("reported_at",), id="reported-at-without-offset"),
     pytest.param(
         valid_fact(occurred_at="2020-01-07T12:00:00Z", occurred_until="2020-01-07T11:59:59Z"),
         ("occurred_until",),
@@ -104,9 +98,7 @@ BAD_FACTS = [
         id="to-country-alpha-3",
     ),
     pytest.param(valid_fact(sources=[{"url": "ftp://example.org/a"}]), ("sources.0.url",), id="source-ftp-url"),
-    pytest.param(
-        valid_fact(sources=[{"url": "javascript:alert(1)"}]), ("sources.0.url",), id="source-javascript-url"
-    ),
+    pytest.param(valid_fact(sources=[{"url": "javascript:alert(1)"}]), ("sources.0.url",), id="source-javascript-url"),
     pytest.param(valid_fact(sources=[{"url": "example.org/a"}]), ("sources.0.url",), id="source-relative-url"),
     pytest.param(
         valid_fact(sources=[{"url": "https://example.org/a", "published_at": "yesterday"}]),

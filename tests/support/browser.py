@@ -26,8 +26,13 @@ from bench.common.processes import REPO_ROOT, ServiceProcess, serving, wait_unti
 ADMIN_TOKEN = re.compile(r"Admin token for this run:\s*(\S+)")
 WAIT_MS = 15_000
 CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 MISSION = "li[data-mission='nato-mission-iraq']"
 
@@ -102,7 +107,9 @@ def demo_server(database_url: str, log_path: Path) -> Iterator[Demo]:
         # The demo facts are recorded before the server starts; wait until the read models have them.
         wait_until(
             lambda: any(a["id"] == "nato" for a in running.api("/v1/actors", limit=1000)["items"]),
-            20, interval=0.1, what="the demo actors in the read models",
+            20,
+            interval=0.1,
+            what="the demo actors in the read models",
         )
         yield running
 

@@ -32,7 +32,9 @@ def small_disk(path: Path, size: str, owner: str | None = None) -> Iterator[Path
     path.mkdir(parents=True, exist_ok=True)
     mounted = subprocess.run(
         ["mount", "-t", "tmpfs", "-o", f"size={size},mode=0755", "tmpfs", str(path)],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if mounted.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
@@ -75,7 +77,8 @@ def free_and_resume(filler: Path, writers: Writers) -> tuple[float, Attempt]:
     freed = time.monotonic()
     resumed = wait_until(
         lambda: next((a for a in list(writers.attempts) if a.started > freed and a.acknowledged), None),
-        15, what="an append accepted after the space was freed",
+        15,
+        what="an append accepted after the space was freed",
     )
     before = writers.acknowledged_count()
     wait_until(lambda: writers.acknowledged_count() >= before + 50, 15, what="appends flowing again")

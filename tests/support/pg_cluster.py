@@ -83,7 +83,9 @@ class Cluster:
     def socket_url(self, database: str, user: str = SUPERUSER, password: str | None = None) -> str:
         """A URL naming the Unix socket's directory in the query string, as libpq takes it."""
         secret = f":{quote(password, safe='')}" if password is not None else ""
-        return f"postgresql+psycopg://{quote(user, safe='')}{secret}@/{database}?host={self.socket_dir}&port={self.port}"
+        return (
+            f"postgresql+psycopg://{quote(user, safe='')}{secret}@/{database}?host={self.socket_dir}&port={self.port}"
+        )
 
     def execute(self, statement: sql.Composable | str, database: str = "postgres") -> None:
         """Run one statement as the superuser, over the socket."""
@@ -93,9 +95,7 @@ class Cluster:
             conn.execute(statement)  # type: ignore[arg-type]
 
     def create_role(self, name: str, password: str) -> None:
-        self.execute(
-            sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(sql.Identifier(name), sql.Literal(password))
-        )
+        self.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(sql.Identifier(name), sql.Literal(password)))
 
     def create_database(self, name: str, owner: str = SUPERUSER) -> None:
         self.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(name), sql.Identifier(owner)))
@@ -103,7 +103,9 @@ class Cluster:
     def _ctl(self, *args: str, timeout: float = 60) -> None:
         subprocess.run(
             _as_server_user([_bin("pg_ctl"), "-D", str(self.data), *args]),
-            check=True, capture_output=True, timeout=timeout,
+            check=True,
+            capture_output=True,
+            timeout=timeout,
         )
 
     def start(self) -> None:
@@ -124,13 +126,13 @@ def _initdb(root: Path, port: int, password_auth: bool) -> Cluster:
     cluster = Cluster(root, port)
     subprocess.run(
         _as_server_user([_bin("initdb"), "-D", str(cluster.data), "-U", SUPERUSER, "--auth=trust", "-E", "UTF8"]),
-        check=True, capture_output=True, timeout=120,
+        check=True,
+        capture_output=True,
+        timeout=120,
     )
     others = "scram-sha-256" if password_auth else "trust"
     (cluster.data / "pg_hba.conf").write_text(
-        f"local all {SUPERUSER} trust\n"
-        f"local all all {others}\n"
-        f"host all all 127.0.0.1/32 {others}\n"
+        f"local all {SUPERUSER} trust\nlocal all all {others}\nhost all all 127.0.0.1/32 {others}\n"
     )
     with open(cluster.data / "postgresql.conf", "a") as conf:
         conf.write(
@@ -167,7 +169,9 @@ def own_cluster(*, password_auth: bool = False, ports: range = PORTS) -> Iterato
             if cluster.running():
                 subprocess.run(
                     _as_server_user([_bin("pg_ctl"), "-D", str(cluster.data), "stop", "-w", "-m", "immediate"]),
-                    capture_output=True, check=False, timeout=60,
+                    capture_output=True,
+                    check=False,
+                    timeout=60,
                 )
     finally:
         shutil.rmtree(root, ignore_errors=True)

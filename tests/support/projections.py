@@ -44,9 +44,7 @@ def record_statements(container: Container, count: int, tag: str = "", batch: in
     """Record ``count`` new facts through the store; returns {event_id: position}."""
     recorded: dict[str, int] = {}
     for start in range(0, count, batch):
-        outcomes = container.store.record_facts(
-            [statement(i, tag) for i in range(start, min(start + batch, count))]
-        )
+        outcomes = container.store.record_facts([statement(i, tag) for i in range(start, min(start + batch, count))])
         for outcome in outcomes:
             assert outcome.created
             recorded[outcome.fact["event_id"]] = outcome.fact["position"]
@@ -95,15 +93,11 @@ def table_snapshot(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
     """Every read-model row and the positions, ordered by primary key, as plain tuples."""
     with engine.connect() as conn:
         return {
-            table.name: [
-                tuple(row) for row in conn.execute(select(table).order_by(*table.primary_key.columns))
-            ]
+            table.name: [tuple(row) for row in conn.execute(select(table).order_by(*table.primary_key.columns))]
             for table in READ_MODEL_TABLES
         } | {
             "projection_positions": [
                 tuple(row)
-                for row in conn.execute(
-                    select(projection_positions).where(projection_positions.c.name == NAME)
-                )
+                for row in conn.execute(select(projection_positions).where(projection_positions.c.name == NAME))
             ]
         }

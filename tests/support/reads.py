@@ -75,8 +75,6 @@ def change_feed(client: TestClient, event_id: str, min_position: int) -> list[di
 
 def recorded_changes(client: TestClient, min_position: int) -> list[dict[str, Any]]:
     """Every 'recorded' change in the changes feed, once the read models reach min_position."""
-    response = client.get(
-        "/v1/changes", params={"after": 0, "limit": 1000, "min_position": min_position}, headers=READ
-    )
+    response = client.get("/v1/changes", params={"after": 0, "limit": 1000, "min_position": min_position}, headers=READ)
     assert response.status_code == 200, response.text
     return [c for c in response.json()["items"] if c["kind"] == "recorded"]

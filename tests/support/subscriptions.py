@@ -10,17 +10,15 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from service.webhooks import guard
 from bench.common.processes import wait_until
+from service.webhooks import guard
 from tests.support.tokens import ADMIN
 from tests.support.webhook_receiver import Endpoint, Received, Receiver
 
 TIMEOUT = 15.0  # seconds: the upper bound of any wait for a delivery
 
 
-def strike(
-    perpetrator: str = "us", target: str = "qasem-soleimani", **overrides: Any
-) -> dict[str, Any]:
+def strike(perpetrator: str = "us", target: str = "qasem-soleimani", **overrides: Any) -> dict[str, Any]:
     body: dict[str, Any] = {
         "type": "StrikeOccurred",
         "event_id": str(uuid.uuid4()),
@@ -36,9 +34,7 @@ def strike(
     return body
 
 
-def suspension(
-    actor: str = "nato", host: str = "iraq", **overrides: Any
-) -> dict[str, Any]:
+def suspension(actor: str = "nato", host: str = "iraq", **overrides: Any) -> dict[str, Any]:
     body: dict[str, Any] = {
         "type": "MissionSuspended",
         "event_id": str(uuid.uuid4()),
@@ -53,18 +49,14 @@ def suspension(
 
 
 def subscribe(client: TestClient, endpoint: Endpoint, **fields: Any) -> dict[str, Any]:
-    response = client.post(
-        "/v1/subscriptions", json={"url": endpoint.url, **fields}, headers=ADMIN
-    )
+    response = client.post("/v1/subscriptions", json={"url": endpoint.url, **fields}, headers=ADMIN)
     assert response.status_code == 201, response.text
     created = response.json()
     endpoint.add_secret(created["secret"])
     return created
 
 
-def deliveries(
-    client: TestClient, subscription_id: str, **params: Any
-) -> list[dict[str, Any]]:
+def deliveries(client: TestClient, subscription_id: str, **params: Any) -> list[dict[str, Any]]:
     response = client.get(
         f"/v1/subscriptions/{subscription_id}/deliveries",
         params={"limit": 1000, **params},
@@ -95,17 +87,11 @@ def wait_deliveries(
 
 
 def all_delivered(count: int) -> Any:
-    return lambda items: (
-        len(items) == count and all(i["status"] == "delivered" for i in items)
-    )
+    return lambda items: len(items) == count and all(i["status"] == "delivered" for i in items)
 
 
-def replay(
-    client: TestClient, subscription_id: str, body: dict[str, Any]
-) -> httpx.Response:
-    return client.post(
-        f"/v1/subscriptions/{subscription_id}/replay", json=body, headers=ADMIN
-    )
+def replay(client: TestClient, subscription_id: str, body: dict[str, Any]) -> httpx.Response:
+    return client.post(f"/v1/subscriptions/{subscription_id}/replay", json=body, headers=ADMIN)
 
 
 def received_with_event(requests: list[Received], event_ids: set[str]) -> set[str]:
@@ -161,7 +147,5 @@ def subscribe_by_name(
     resolver = FakeResolver({"receiver.test": ["127.0.0.1"]})
     monkeypatch.setattr(guard, "socket", resolver)
     endpoint = receiver.endpoint(name)
-    created = subscribe(
-        hooks, endpoint, url=endpoint.url.replace("127.0.0.1", "receiver.test")
-    )
+    created = subscribe(hooks, endpoint, url=endpoint.url.replace("127.0.0.1", "receiver.test"))
     return resolver, endpoint, created

@@ -255,8 +255,9 @@ class Receiver:
     def __init__(self) -> None:
         self.endpoints: dict[str, Endpoint] = {}
         self._server = _Server(self)
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                         name="webhook-receiver", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="webhook-receiver", daemon=True
+        )
         self._counter = 0
         self._lock = threading.Lock()
 

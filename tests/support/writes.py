@@ -41,9 +41,7 @@ def correct(
     payload: dict[str, Any] = {"reason": "the record was wrong", **body}
     if changes is not None:
         payload["changes"] = changes
-    return client.post(
-        f"/v1/events/{event_id}/corrections", json=payload, headers=WRITE
-    )
+    return client.post(f"/v1/events/{event_id}/corrections", json=payload, headers=WRITE)
 
 
 def corrected(

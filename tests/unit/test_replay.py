@@ -47,7 +47,9 @@ def test_resuming_keeps_the_personnel_and_moves_since() -> None:
         fact("MissionResumed", "2020-02-01", [("nato", "actor")], mission="nmi"),
     ]
     assert fold_state(facts, "nato")["missions"]["nmi"] == {
-        "status": "active", "since": "2020-02-01T00:00:00.000000Z", "personnel": 500,
+        "status": "active",
+        "since": "2020-02-01T00:00:00.000000Z",
+        "personnel": 500,
     }
 
 
@@ -73,7 +75,9 @@ def test_a_move_from_a_location_never_seen_starts_at_zero() -> None:
 
 
 def test_a_new_deployment_report_resets_an_unknown_level() -> None:
-    state = fold_state([deployed("ca", 500, IRAQ), moved("ca", None, IRAQ, KUWAIT), deployed("ca", 300, IRAQ, "2020-02-01")], "ca")
+    state = fold_state(
+        [deployed("ca", 500, IRAQ), moved("ca", None, IRAQ, KUWAIT), deployed("ca", 300, IRAQ, "2020-02-01")], "ca"
+    )
     assert state["deployments"]["IQ"]["personnel"] == 300
     assert state["deployments"]["IQ"]["personnel_known"] is True
 

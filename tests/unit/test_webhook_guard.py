@@ -11,11 +11,19 @@ from tests.support.subscriptions import FakeResolver
 @pytest.mark.parametrize(
     ("url", "answers", "expected"),
     [
-        ("https://hooks.example.org/in?k=1", ["203.0.113.9"],
-         [("https://203.0.113.9/in?k=1", "hooks.example.org", "hooks.example.org")]),
-        ("https://user:pw@hooks.example.org:8443/in", ["2001:db8::5", "203.0.113.9"],
-         [("https://user:pw@[2001:db8::5]:8443/in", "hooks.example.org:8443", "hooks.example.org"),
-          ("https://user:pw@203.0.113.9:8443/in", "hooks.example.org:8443", "hooks.example.org")]),
+        (
+            "https://hooks.example.org/in?k=1",
+            ["203.0.113.9"],
+            [("https://203.0.113.9/in?k=1", "hooks.example.org", "hooks.example.org")],
+        ),
+        (
+            "https://user:pw@hooks.example.org:8443/in",
+            ["2001:db8::5", "203.0.113.9"],
+            [
+                ("https://user:pw@[2001:db8::5]:8443/in", "hooks.example.org:8443", "hooks.example.org"),
+                ("https://user:pw@203.0.113.9:8443/in", "hooks.example.org:8443", "hooks.example.org"),
+            ],
+        ),
         ("http://hooks.example.org/in", ["203.0.113.9"], [("http://203.0.113.9/in", "hooks.example.org", None)]),
     ],
 )

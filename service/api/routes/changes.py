@@ -23,7 +23,9 @@ router = APIRouter(prefix="/v1/changes", tags=["changes"])
 )
 def list_changes(
     conn: ReadConn,
-    after: Annotated[int, Query(ge=0, le=MAX_POSITION, description="position to start after; 0 = from the beginning")] = 0,
+    after: Annotated[
+        int, Query(ge=0, le=MAX_POSITION, description="position to start after; 0 = from the beginning")
+    ] = 0,
     limit: Limit = 100,
 ) -> JSON:
     return JSON(queries.changes(conn, after, limit))

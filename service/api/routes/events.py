@@ -61,7 +61,9 @@ EXAMPLE = {
     responses={
         200: {"model": StoredFact, "description": "already recorded with this body; nothing new"},
         201: {"model": StoredFact, "description": "recorded"},
-        409: PROBLEM, 413: PROBLEM, 422: PROBLEM,
+        409: PROBLEM,
+        413: PROBLEM,
+        422: PROBLEM,
     },
 )
 async def record_event(

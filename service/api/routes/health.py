@@ -53,8 +53,6 @@ async def healthz() -> JSON:
     return JSON({"status": "ok"})
 
 
-
-
 @router.get("/readyz", summary="Database reachable and writable, migrations current, projection lag")
 async def readyz(engine: Database, read_store: StoreReadingDep, storage: StorageDep) -> JSON:
     try:
@@ -68,16 +66,25 @@ async def readyz(engine: Database, read_store: StoreReadingDep, storage: Storage
     # Reads still work on a full disk, but a process that cannot record is not ready to
     # serve its purpose: it says why, and since when (see service/store/health.py).
     failure = storage.failure()
-    storage_status = {"status": "ok"} if failure is None else {
-        "status": failure.kind,
-        "since": format_instant(datetime.fromtimestamp(failure.at, UTC)),
-        "detail": STORAGE_DETAIL[failure.kind],
-    }
+    storage_status = (
+        {"status": "ok"}
+        if failure is None
+        else {
+            "status": failure.kind,
+            "since": format_instant(datetime.fromtimestamp(failure.at, UTC)),
+            "detail": STORAGE_DETAIL[failure.kind],
+        }
+    )
     status = "ready" if current else "migrations pending"
     if failure is not None:
         status = f"storage {failure.kind}"
-    body = {"status": status, "migrations_current": current, "storage": storage_status,
-            "position": reading.head, "projection_lag": lag}
+    body = {
+        "status": status,
+        "migrations_current": current,
+        "storage": storage_status,
+        "position": reading.head,
+        "projection_lag": lag,
+    }
     return JSON(body, status_code=200 if status == "ready" else 503)
 
 

@@ -41,11 +41,13 @@ def stats(
         buckets, total = bucket_counts(queries.daily_counts(conn, axes, filt), by, first, last)
     except TooManyBucketsError as exc:
         raise InvalidInputError(str(exc), errors=[{"field": "by", "message": str(exc)}]) from None
-    return JSON({
-        "by": by,
-        "from": micros_to_text(filt.from_us),
-        "to": micros_to_text(filt.to_us),
-        **echo_axes(axes, now),
-        "buckets": buckets,
-        "total": total,
-    })
+    return JSON(
+        {
+            "by": by,
+            "from": micros_to_text(filt.from_us),
+            "to": micros_to_text(filt.to_us),
+            **echo_axes(axes, now),
+            "buckets": buckets,
+            "total": total,
+        }
+    )

@@ -57,7 +57,9 @@ async def _changes(reading: Connect, watch: PositionWatch, after: int) -> AsyncI
 async def stream(
     reading: Reading,
     watch: ReadModelsWatch,
-    after: Annotated[int | None, Query(ge=0, le=MAX_POSITION, description="position to start after; 0 = the beginning")] = None,
+    after: Annotated[
+        int | None, Query(ge=0, le=MAX_POSITION, description="position to start after; 0 = the beginning")
+    ] = None,
     last_event_id: Annotated[str | None, Header(description="resume after this position")] = None,
 ) -> EventSourceResponse:
     start = after
