@@ -55,6 +55,8 @@ class Container:
     read_slots: threading.BoundedSemaphore
     # The last storage failure, reported by /readyz until a write succeeds again.
     storage: StorageHealth
+    # The one source of wall-clock time, for requests too (a read's default `at`).
+    clock: Clock
     listeners: list[Any] = field(default_factory=list)
     token_scopes: dict[str, str] = field(default_factory=dict)
     running: bool = False
@@ -163,7 +165,7 @@ def bootstrap(settings: Settings, *, apply_migrations: bool = True, clock: Clock
     engine = create_read_engine(url)
     if apply_migrations:
         migrate.upgrade(engine)
-    store = TimelineApplication(event_store_env(url), clock=clock)
+    store = TimelineApplication(event_store_env(url, pool_size=settings.postgres_pool_size), clock=clock)
     outbox = WebhookOutbox()
     projections = [
         ProjectionWorker(
@@ -215,6 +217,7 @@ def bootstrap(settings: Settings, *, apply_migrations: bool = True, clock: Clock
         metrics=metrics,
         read_slots=threading.BoundedSemaphore(settings.read_concurrency or (2 if is_sqlite(url) else 4)),
         storage=storage,
+        clock=clock,
         token_scopes=settings.token_scopes(),
     )
     metrics.read_store_with(container.store_reading)

@@ -23,6 +23,8 @@ class Settings(BaseSettings):
     read_wait: float = Field(default=5.0, ge=0, le=60)
     # Read queries run at once per API process; 0: 2 on SQLite, 4 on PostgreSQL.
     read_concurrency: int = Field(default=0, ge=0, le=64)
+    # PostgreSQL: connections the event store keeps open (it opens up to 20 more under load).
+    postgres_pool_size: int = Field(default=10, ge=1, le=100)
     # Under a stream of appends, projections start a batch at most this often (seconds).
     projection_interval: float = Field(default=0.05, ge=0, le=5)
     webhook_retry_schedule: str = "5,300,1800,7200,18000,36000,36000"

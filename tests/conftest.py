@@ -65,7 +65,9 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    return Settings(database_url=database_url, api_tokens=TOKENS, read_wait=5.0, _env_file=None)
+    # Two kept-open event-store connections, not ten: a test's container lives for one test, and
+    # opening ten connections for each of them was most of its set-up on PostgreSQL.
+    return Settings(database_url=database_url, api_tokens=TOKENS, read_wait=5.0, postgres_pool_size=2, _env_file=None)
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Query, Request
@@ -170,8 +170,8 @@ async def get_metrics(request: Request) -> Metrics:
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 
 
-async def request_time() -> datetime:
-    return datetime.now(UTC)
+async def request_time(request: Request) -> datetime:
+    return _container(request).clock()
 
 
 Now = Annotated[datetime, Depends(request_time)]

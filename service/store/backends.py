@@ -57,8 +57,11 @@ def libpq_params(url: URL) -> dict[str, str]:
     }
 
 
-def event_store_env(url: URL) -> dict[str, str]:
-    """Environment for the ``eventsourcing`` library's fastest mature recorders."""
+def event_store_env(url: URL, *, pool_size: int = 10) -> dict[str, str]:
+    """Environment for the ``eventsourcing`` library's fastest mature recorders.
+
+    ``pool_size`` connections to PostgreSQL are opened at start and kept open.
+    """
     common = {"CREATE_TABLE": "n"}  # the schema belongs to the migrations
     if is_sqlite(url):
         from service.store import sqlite
@@ -84,7 +87,7 @@ def event_store_env(url: URL) -> dict[str, str]:
         "POSTGRES_CONNECT_TIMEOUT": str(POOL_TIMEOUT),
         "POSTGRES_LIBPQ_CONNECT_TIMEOUT": str(CONNECT_TIMEOUT),
         "POSTGRES_RECONNECT_TIMEOUT": str(RECONNECT_TIMEOUT),
-        "POSTGRES_POOL_SIZE": "10",
+        "POSTGRES_POOL_SIZE": str(pool_size),
         "POSTGRES_MAX_OVERFLOW": "20",
         # No pre-ping: after the server drops connections, psycopg_pool checks each pooled one
         # with a backoff (1 s, 2 s, 4 s ...: ~30 s to get past ten dead ones); without it, the

@@ -25,9 +25,13 @@ def module_database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest
     return request.getfixturevalue("postgres_database").empty()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """One chromium for every page test; each test gets a browser context of its own."""
+    """One chromium for a module's page tests; each test gets a browser context of its own.
+
+    Not one per session: Playwright's sync API keeps an event loop running in the thread that
+    started it, and later tests on the same worker that call ``asyncio.run`` would fail.
+    """
     with launched_chromium() as launched:
         yield launched
 
