@@ -282,3 +282,12 @@ class ProblemDoc(_Doc):
 
 
 PROBLEM = {"model": ProblemDoc, "content": {"application/problem+json": {}}}
+# What any read may answer besides its page: a bad parameter, or the read models unreachable.
+READ_PROBLEMS = (422, 503)
+
+
+def answers(model: type[BaseModel] | None, *problems: int, status: int = 200) -> dict[int | str, dict[str, Any]]:
+    """A route's documented answers: its model under `status`, then a problem per code, in order."""
+    documented: dict[int | str, dict[str, Any]] = {status: {"model": model}} if model else {}
+    documented.update(dict.fromkeys(problems, PROBLEM))
+    return documented

@@ -24,8 +24,8 @@ from service.api.deps import (
     fact_filter,
     valid_time,
 )
-from service.api.responses import JSON
-from service.api.schemas import PROBLEM, ActorPage, ActorSaved, ActorState, TimelinePage
+from service.api.responses import JSON, page_answer
+from service.api.schemas import READ_PROBLEMS, ActorPage, ActorSaved, ActorState, TimelinePage, answers
 from service.domain.actors import ActorProfileIn, profile_record
 from service.domain.errors import InvalidInputError, NotFoundError
 from service.domain.facts import SLUG_PATTERN
@@ -42,17 +42,17 @@ def known_actor(conn: Connection, actor_id: str) -> None:
         raise NotFoundError(f"no fact names actor '{actor_id}' and nobody registered it")
 
 
-@router.get("", dependencies=[CanRead], summary="Actors with their fact counts", responses={200: {"model": ActorPage}})
+@router.get("", dependencies=[CanRead], summary="Actors with their fact counts", responses=answers(ActorPage))
 def list_actors(conn: ReadConn, limit: Limit = 100, cursor: Cursor = None) -> JSON:
     page = queries.list_actors(conn, cursor, limit)
-    return JSON({"items": page.items, "next_cursor": page.next_cursor})
+    return page_answer(page)
 
 
 @router.put(
     "/{actor_id}",
     dependencies=[CanWrite],
     summary="Register or change an actor's profile",
-    responses={200: {"model": ActorSaved}, 422: PROBLEM},
+    responses=answers(ActorSaved, 422),
 )
 def put_actor(actor_id: ActorId, profile: ActorProfileIn, store: StoreDep) -> JSON:
     try:
@@ -67,7 +67,7 @@ def put_actor(actor_id: ActorId, profile: ActorProfileIn, store: StoreDep) -> JS
     "/{actor_id}/timeline",
     dependencies=[CanRead],
     summary="The facts in which the actor plays any role, by occurred time",
-    responses={200: {"model": TimelinePage}, 404: PROBLEM, 422: PROBLEM, 503: PROBLEM},
+    responses=answers(TimelinePage, 404, *READ_PROBLEMS),
 )
 def actor_timeline(
     actor_id: ActorId,
@@ -82,14 +82,14 @@ def actor_timeline(
     filt = fact_filter(type_, None, None, from_, to)
     known_actor(conn, actor_id)
     page = queries.timeline(conn, actor_id, axes, filt, cursor, limit)
-    return JSON({"items": page.items, "next_cursor": page.next_cursor})
+    return page_answer(page)
 
 
 @router.get(
     "/{actor_id}/state",
     dependencies=[CanRead],
     summary="The actor's situation at a date",
-    responses={200: {"model": ActorState}, 404: PROBLEM, 422: PROBLEM, 503: PROBLEM},
+    responses=answers(ActorState, 404, *READ_PROBLEMS),
 )
 def actor_state(
     actor_id: ActorId,

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 
 from service.api.deps import CanRead, Limit, ReadConn
 from service.api.responses import JSON
-from service.api.schemas import PROBLEM, ChangePage
+from service.api.schemas import READ_PROBLEMS, ChangePage, answers
 from service.domain.facts import MAX_POSITION
 from service.readmodels import queries
 
@@ -19,7 +19,7 @@ router = APIRouter(prefix="/v1/changes", tags=["changes"])
     "",
     dependencies=[CanRead],
     summary="Recorded, corrected and retracted facts after a position",
-    responses={200: {"model": ChangePage}, 422: PROBLEM, 503: PROBLEM},
+    responses=answers(ChangePage, *READ_PROBLEMS),
 )
 def list_changes(
     conn: ReadConn,

@@ -6,7 +6,7 @@ from fastapi import APIRouter
 
 from service.api.deps import ActorParam, AtParam, AxesDep, CanRead, Now, ReadConn, echo_axes, valid_time
 from service.api.responses import JSON
-from service.api.schemas import PROBLEM, WorldState
+from service.api.schemas import READ_PROBLEMS, WorldState, answers
 from service.domain.actors import actor_list
 from service.domain.instants import format_instant, to_micros
 from service.readmodels import queries
@@ -18,7 +18,7 @@ router = APIRouter(prefix="/v1/state", tags=["state"])
     "",
     dependencies=[CanRead],
     summary="Every actor's situation at a date",
-    responses={200: {"model": WorldState}, 422: PROBLEM, 503: PROBLEM},
+    responses=answers(WorldState, *READ_PROBLEMS),
 )
 def world_state(
     conn: ReadConn,
