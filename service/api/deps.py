@@ -8,7 +8,9 @@ from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.types import DecoratedCallable
+from pydantic import BaseModel
 from sqlalchemy import Connection, Engine
 
 # Routes take everything they depend on from here. The scope markers' check is
@@ -29,6 +31,7 @@ from service.api.params import echo_axes as echo_axes
 from service.api.params import fact_filter as fact_filter
 from service.api.params import pinned as pinned
 from service.api.params import valid_time as valid_time
+from service.api.schemas import READ_PROBLEMS, answers
 from service.bootstrap import Container
 from service.domain.errors import InvalidInputError, NotCaughtUpError, PositionBeyondLogError
 from service.domain.facts import MAX_POSITION
@@ -110,6 +113,15 @@ def wait_for_min_position(
 
 
 CaughtUp = Depends(wait_for_min_position)
+
+
+def read_route(
+    router: APIRouter, path: str, summary: str, model: type[BaseModel], *problems: int
+) -> Callable[[DecoratedCallable], DecoratedCallable]:
+    """A GET in the read scope, documented with the problems any read may answer."""
+    return router.get(
+        path, dependencies=[CanRead], summary=summary, responses=answers(model, *problems, *READ_PROBLEMS)
+    )
 
 
 def read_connection(request: Request, _: Annotated[None, CaughtUp]) -> Iterator[Connection]:

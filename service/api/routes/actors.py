@@ -22,10 +22,11 @@ from service.api.deps import (
     TypeParam,
     echo_axes,
     fact_filter,
+    read_route,
     valid_time,
 )
 from service.api.responses import JSON, page_answer
-from service.api.schemas import READ_PROBLEMS, ActorPage, ActorSaved, ActorState, TimelinePage, answers
+from service.api.schemas import ActorPage, ActorSaved, ActorState, TimelinePage, answers
 from service.domain.actors import ActorProfileIn, profile_record
 from service.domain.errors import InvalidInputError, NotFoundError
 from service.domain.facts import SLUG_PATTERN
@@ -63,11 +64,8 @@ def put_actor(actor_id: ActorId, profile: ActorProfileIn, store: StoreDep) -> JS
     return JSON({**record, "position": position})
 
 
-@router.get(
-    "/{actor_id}/timeline",
-    dependencies=[CanRead],
-    summary="The facts in which the actor plays any role, by occurred time",
-    responses=answers(TimelinePage, 404, *READ_PROBLEMS),
+@read_route(
+    router, "/{actor_id}/timeline", "The facts in which the actor plays any role, by occurred time", TimelinePage, 404
 )
 def actor_timeline(
     actor_id: ActorId,
@@ -85,19 +83,8 @@ def actor_timeline(
     return page_answer(page)
 
 
-@router.get(
-    "/{actor_id}/state",
-    dependencies=[CanRead],
-    summary="The actor's situation at a date",
-    responses=answers(ActorState, 404, *READ_PROBLEMS),
-)
-def actor_state(
-    actor_id: ActorId,
-    conn: ReadConn,
-    axes: AxesDep,
-    now: Now,
-    at: AtParam = None,
-) -> JSON:
+@read_route(router, "/{actor_id}/state", "The actor's situation at a date", ActorState, 404)
+def actor_state(actor_id: ActorId, conn: ReadConn, axes: AxesDep, now: Now, at: AtParam = None) -> JSON:
     moment = valid_time(at, now)
     known_actor(conn, actor_id)
     state = queries.actor_state(conn, actor_id, axes, to_micros(moment))

@@ -10,19 +10,18 @@ from fastapi import APIRouter, Body
 from service.api.deps import (
     AppendsDep,
     AxesDep,
-    CanRead,
     CanWrite,
     Cursor,
     FactFilterDep,
     Limit,
     ReadConn,
     StoreDep,
+    read_route,
 )
 from service.api.responses import JSON, page_answer
 from service.api.schemas import (
     MAX_BATCH_FACTS,
     PROBLEM,
-    READ_PROBLEMS,
     Batch,
     BatchOut,
     ChangedFact,
@@ -116,29 +115,13 @@ def retract_event(event_id: UUID, retraction: RetractionIn, store: StoreDep) -> 
     return JSON(outcome.fact, status_code=201)
 
 
-@router.get(
-    "",
-    dependencies=[CanRead],
-    summary="List facts by occurred time",
-    responses=answers(FactPage, *READ_PROBLEMS),
-)
-def list_events(
-    conn: ReadConn,
-    axes: AxesDep,
-    filt: FactFilterDep,
-    limit: Limit = 100,
-    cursor: Cursor = None,
-) -> JSON:
+@read_route(router, "", "List facts by occurred time", FactPage)
+def list_events(conn: ReadConn, axes: AxesDep, filt: FactFilterDep, limit: Limit = 100, cursor: Cursor = None) -> JSON:
     page = queries.list_facts(conn, axes, filt, cursor, limit)
     return page_answer(page)
 
 
-@router.get(
-    "/{event_id}",
-    dependencies=[CanRead],
-    summary="One fact as known then, with its revisions",
-    responses=answers(FactWithRevisions, 404, *READ_PROBLEMS),
-)
+@read_route(router, "/{event_id}", "One fact as known then, with its revisions", FactWithRevisions, 404)
 def get_event(event_id: UUID, conn: ReadConn, axes: AxesDep) -> JSON:
     fact = queries.get_fact(conn, str(event_id), axes)
     if fact is None:
