@@ -74,9 +74,7 @@ def rotate_secret(subscription_id: UUID, subscriptions: SubscriptionsDep) -> JSO
 
 
 @router.get(
-    "/{subscription_id}/deliveries",
-    summary="Messages and their attempts",
-    responses=answers(DeliveryPage, 404, 422),
+    "/{subscription_id}/deliveries", summary="Messages and their attempts", responses=answers(DeliveryPage, 404, 422)
 )
 def list_deliveries(
     subscription_id: UUID,
