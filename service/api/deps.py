@@ -3,12 +3,14 @@ consistency, and the parameters routes share."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from contextlib import AbstractContextManager
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
-from fastapi import Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.types import DecoratedCallable
+from pydantic import BaseModel
 from sqlalchemy import Connection, Engine
 
 # Routes take everything they depend on from here. The scope markers' check is
@@ -29,6 +31,7 @@ from service.api.params import echo_axes as echo_axes
 from service.api.params import fact_filter as fact_filter
 from service.api.params import pinned as pinned
 from service.api.params import valid_time as valid_time
+from service.api.schemas import READ_PROBLEMS, answers
 from service.bootstrap import Container
 from service.domain.errors import InvalidInputError, NotCaughtUpError, PositionBeyondLogError
 from service.domain.facts import MAX_POSITION
@@ -40,6 +43,8 @@ from service.store.health import StorageHealth
 from service.webhooks.dispatcher import Dispatcher
 from service.webhooks.subscriptions import Subscriptions
 
+T = TypeVar("T")
+
 
 def _container(request: Request) -> Container:
     # Routes never take the container itself: each takes the one part it uses, below.
@@ -47,13 +52,16 @@ def _container(request: Request) -> Container:
     return container
 
 
-# Dependencies that never block are coroutines: a plain function would cost every request
-# a hop to the thread pool and back.
-async def get_store(request: Request) -> TimelineApplication:
-    return _container(request).store
+def _part(take: Callable[[Container], T]) -> Callable[[Request], Coroutine[Any, Any, T]]:
+    # A coroutine, since taking a part never blocks: a plain function would cost every
+    # request a hop to the thread pool and back.
+    async def part(request: Request) -> T:
+        return take(_container(request))
+
+    return part
 
 
-StoreDep = Annotated[TimelineApplication, Depends(get_store)]
+StoreDep = Annotated[TimelineApplication, Depends(_part(lambda c: c.store))]
 
 
 async def get_appends(request: Request) -> GroupCommitter:
@@ -64,18 +72,10 @@ async def get_appends(request: Request) -> GroupCommitter:
 AppendsDep = Annotated[GroupCommitter, Depends(get_appends)]
 
 
-async def get_subscriptions(request: Request) -> Subscriptions:
-    return _container(request).subscriptions
+SubscriptionsDep = Annotated[Subscriptions, Depends(_part(lambda c: c.subscriptions))]
 
 
-SubscriptionsDep = Annotated[Subscriptions, Depends(get_subscriptions)]
-
-
-async def get_dispatcher(request: Request) -> Dispatcher:
-    return _container(request).dispatcher
-
-
-DispatcherDep = Annotated[Dispatcher, Depends(get_dispatcher)]
+DispatcherDep = Annotated[Dispatcher, Depends(_part(lambda c: c.dispatcher))]
 
 
 # --- reading ---------------------------------------------------------------------------
@@ -112,6 +112,15 @@ def wait_for_min_position(
 CaughtUp = Depends(wait_for_min_position)
 
 
+def read_route(
+    router: APIRouter, path: str, summary: str, model: type[BaseModel], *problems: int
+) -> Callable[[DecoratedCallable], DecoratedCallable]:
+    """A GET in the read scope, documented with the problems any read may answer."""
+    return router.get(
+        path, dependencies=[CanRead], summary=summary, responses=answers(model, *problems, *READ_PROBLEMS)
+    )
+
+
 def read_connection(request: Request, _: Annotated[None, CaughtUp]) -> Iterator[Connection]:
     with _container(request).reading() as conn:
         yield conn
@@ -123,55 +132,27 @@ ReadConn = Annotated[Connection, Depends(read_connection)]
 Connect = Callable[[], AbstractContextManager[Connection]]
 
 
-async def get_reading(request: Request) -> Connect:
-    return _container(request).reading
-
-
 # For answers that read page by page (exports, the stream): a read slot and its connection
 # per page, so a long answer never holds one while it waits on its client.
-Reading = Annotated[Connect, Depends(get_reading)]
+Reading = Annotated[Connect, Depends(_part(lambda c: c.reading))]
 
 
-async def get_read_models_watch(request: Request) -> PositionWatch:
-    return _container(request).read_models.watch
-
-
-ReadModelsWatch = Annotated[PositionWatch, Depends(get_read_models_watch)]
+ReadModelsWatch = Annotated[PositionWatch, Depends(_part(lambda c: c.read_models.watch))]
 
 
 # --- operations ---------------------------------------------------------------------------
 
 
-async def get_engine(request: Request) -> Engine:
-    return _container(request).engine
+Database = Annotated[Engine, Depends(_part(lambda c: c.engine))]
 
 
-Database = Annotated[Engine, Depends(get_engine)]
+StoreReadingDep = Annotated[Callable[[], StoreReading], Depends(_part(lambda c: c.store_reading))]
 
 
-async def get_store_reading(request: Request) -> Callable[[], StoreReading]:
-    return _container(request).store_reading
+StorageDep = Annotated[StorageHealth, Depends(_part(lambda c: c.storage))]
 
 
-StoreReadingDep = Annotated[Callable[[], StoreReading], Depends(get_store_reading)]
+MetricsDep = Annotated[Metrics, Depends(_part(lambda c: c.metrics))]
 
 
-async def get_storage(request: Request) -> StorageHealth:
-    return _container(request).storage
-
-
-StorageDep = Annotated[StorageHealth, Depends(get_storage)]
-
-
-async def get_metrics(request: Request) -> Metrics:
-    return _container(request).metrics
-
-
-MetricsDep = Annotated[Metrics, Depends(get_metrics)]
-
-
-async def request_time(request: Request) -> datetime:
-    return _container(request).clock()
-
-
-Now = Annotated[datetime, Depends(request_time)]
+Now = Annotated[datetime, Depends(_part(lambda c: c.clock()))]

@@ -7,6 +7,8 @@ from typing import Any
 import orjson
 from starlette.responses import Response
 
+from service.readmodels.paging import Page
+
 
 class JSON(Response):
     media_type = "application/json"
@@ -48,3 +50,7 @@ def malformed_json(message: str = "not valid JSON") -> Problem:
     return Problem(
         400, "Malformed JSON", detail, errors=[{"field": "body", "message": message, "type": "json_invalid"}]
     )
+
+
+def page_answer(page: Page) -> JSON:
+    return JSON({"items": page.items, "next_cursor": page.next_cursor})

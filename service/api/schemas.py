@@ -3,11 +3,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, ClassVar, Literal, get_args
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator, model_validator
 
-from service.domain.facts import FACT_TYPES, MAX_POSITION, FactIn, Instant, Slug
+from service.domain.facts import FACT_TYPES, MAX_POSITION, FactIn, FactType, Instant, Slug
 from service.domain.stats import Granularity
 from service.domain.text import Text, Url
 
@@ -148,13 +148,14 @@ class Tally(_Doc):
     types: dict[str, int]
 
 
-class Bucket(_Doc):
-    # Fields in the order of the answer: where the bucket lies, then its tally.
+class _Span(_Doc):
     start: str
     end: str | None = Field(description="exclusive; null only for the bucket that holds 9999-12-31")
-    count: int
-    fatalities: int
-    types: dict[str, int]
+
+
+# Pydantic takes the fields of the last base first: the span, then the tally, as in the answer.
+class Bucket(Tally, _Span):
+    pass
 
 
 class Stats(_Doc):
@@ -169,15 +170,6 @@ class Stats(_Doc):
 
 # --- webhook subscriptions -------------------------------------------------------------
 
-FactType = Literal[
-    "StrikeOccurred",
-    "MissionSuspended",
-    "MissionResumed",
-    "PersonnelDeployed",
-    "PersonnelRepositioned",
-    "StatementIssued",
-]
-assert set(get_args(FactType)) == set(FACT_TYPES)
 SubscribedTypes = Annotated[list[FactType], Field(max_length=len(FACT_TYPES))]
 SubscribedActors = Annotated[list[Slug], Field(max_length=200)]
 DeliveryStatus = Literal["pending", "delivered", "failed"]
@@ -290,3 +282,12 @@ class ProblemDoc(_Doc):
 
 
 PROBLEM = {"model": ProblemDoc, "content": {"application/problem+json": {}}}
+# What any read may answer besides its page: a bad parameter, or the read models unreachable.
+READ_PROBLEMS = (422, 503)
+
+
+def answers(model: type[BaseModel] | None, *problems: int, status: int = 200) -> dict[int | str, dict[str, Any]]:
+    """A route's documented answers: its model under `status`, then a problem per code, in order."""
+    documented: dict[int | str, dict[str, Any]] = {status: {"model": model}} if model else {}
+    documented.update(dict.fromkeys(problems, PROBLEM))
+    return documented

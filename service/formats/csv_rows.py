@@ -20,9 +20,9 @@ import orjson
 PLACES = ("location", "from", "to")
 PLACE_FIELDS = ("id", "name", "country", "lat", "lon")
 
-FACT_COLUMNS: tuple[str, ...] = (
-    "event_id",
-    "type",
+# When the fact happened and was reported, and which version of its record this is: the same
+# run of columns in CSV and of properties in GeoJSON.
+TIMES_AND_REVISION = (
     "occurred_at",
     "occurred_until",
     "precision",
@@ -31,6 +31,12 @@ FACT_COLUMNS: tuple[str, ...] = (
     "position",
     "revision",
     "status",
+)
+
+FACT_COLUMNS: tuple[str, ...] = (
+    "event_id",
+    "type",
+    *TIMES_AND_REVISION,
     "summary",
     "actors",
     "confidence",

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from service.formats import json_text
-from service.formats.csv_rows import actors_cell
+from service.formats.csv_rows import TIMES_AND_REVISION, actors_cell
 
 HEAD = b'{"type":"FeatureCollection","features":['
 TAIL = b"]}\n"
@@ -18,14 +18,7 @@ PLACE_FIELDS = ("location", "to", "from")
 SCALARS = (
     "type",
     "summary",
-    "occurred_at",
-    "occurred_until",
-    "precision",
-    "reported_at",
-    "recorded_at",
-    "position",
-    "revision",
-    "status",
+    *TIMES_AND_REVISION,
     "confidence",
     "means",
     "fatalities",

@@ -43,22 +43,16 @@ class FactFilter:
 
 def _visible(table: Any, axes: Axes) -> list[Any]:
     """Conditions that pick, per fact, the one version known under the axes."""
-    conditions = []
-    if axes.as_of_us is None:
-        conditions.append(table.c.superseded_us.is_(None))
-    else:
-        conditions += [
-            table.c.recorded_us <= axes.as_of_us,
-            or_(table.c.superseded_us.is_(None), table.c.superseded_us > axes.as_of_us),
-        ]
-    if axes.reported_by_us is None:
-        conditions.append(table.c.reported_until_us.is_(None))
-    else:
-        conditions += [
-            table.c.reported_from_us <= axes.reported_by_us,
-            or_(table.c.reported_until_us.is_(None), table.c.reported_until_us > axes.reported_by_us),
-        ]
-    return conditions
+    recorded = _held_at(table.c.recorded_us, table.c.superseded_us, axes.as_of_us)
+    reported = _held_at(table.c.reported_from_us, table.c.reported_until_us, axes.reported_by_us)
+    return recorded + reported
+
+
+def _held_at(since: Any, until: Any, at_us: int | None) -> list[Any]:
+    """A version held over [since, until) on one axis: at ``at_us``, or now when it is None."""
+    if at_us is None:
+        return [until.is_(None)]
+    return [since <= at_us, or_(until.is_(None), until > at_us)]
 
 
 def _window(table: Any, filt: FactFilter) -> list[Any]:

@@ -42,6 +42,7 @@ from psycopg_pool import PoolTimeout
 
 from service.store.backends import CONNECT_TIMEOUT, RECONNECT_TIMEOUT
 from service.store.failures import FULL, StorageFullError, StorageUnavailableError, classify
+from service.store.positions import fetch_position
 
 # PERSISTENCE_MODULE names this module; the library takes its one factory class.
 PERSISTENCE_MODULE = __name__
@@ -82,15 +83,9 @@ class _Datastore(pg.PostgresDatastore):
 class Recorder(pg.PostgresApplicationRecorder):
     def position_of(self, originator_id: UUID, version: int) -> int:
         """The notification id of one event of an aggregate."""
-        with self.datastore.transaction(commit=False) as cursor:
-            cursor.execute(
-                f"SELECT notification_id AS position FROM {self.events_table_name} "  # noqa: S608 (fixed name)
-                "WHERE originator_id=%s AND originator_version=%s",
-                (originator_id, version),
-            )
-            row = cursor.fetchone()
-        assert row is not None, f"no event {version} of {originator_id}"
-        return int(row["position"])
+        query = f"SELECT notification_id AS position FROM {self.events_table_name} "  # noqa: S608 (fixed name)
+        query += "WHERE originator_id=%s AND originator_version=%s"
+        return fetch_position(self.datastore, query, (originator_id, version), f"{version} of {originator_id}")
 
 
 class Factory(pg.PostgresFactory):

@@ -47,7 +47,7 @@ from service.bootstrap import bootstrap
 from service.settings import Settings
 from service.webhooks.tables import webhook_messages
 from tests.support import pg_cluster
-from tests.support.acknowledged import LOAD_FACTS, Tally, Writers, caught_up, verify
+from tests.support.acknowledged import LOAD_FACTS, Attempt, Tally, Writers, caught_up, verify
 from tests.support.marks import EXCLUSIVE
 from tests.support.reports import report
 from tests.support.webhook_receiver import receiving
@@ -189,6 +189,58 @@ def deployment(deployment_url: str, tmp_path: Path) -> Iterator[tuple[ServicePro
             child.kill()
 
 
+def write_under_cuts(writers: Writers, cutter: Cutter | None) -> list[Attempt]:
+    """Run the writers until LOAD_FACTS more facts are acknowledged after the first ones, with
+    CUT_ROUNDS rounds of cut worker connections in between when there is a cutter."""
+    writers.start()
+    try:
+        wait_until(lambda: writers.acknowledged_count() >= 20, timeout=30, what="the first acknowledgements")
+        flowing = writers.acknowledged_count()
+        if cutter is not None:
+            with cutter:
+                wait_until(lambda: cutter.rounds >= CUT_ROUNDS, timeout=30, what=f"{CUT_ROUNDS} rounds of cuts")
+        wait_until(
+            lambda: writers.acknowledged_count() >= flowing + LOAD_FACTS,
+            timeout=30,
+            what=f"{LOAD_FACTS} more facts acknowledged",
+        )
+    finally:
+        writers.stop()
+    return list(writers.attempts)
+
+
+def verified_with_outbox(
+    api: ServiceProcess, database_url: str, tally: Tally, label: str, ready: dict[str, object], subscription: str
+) -> tuple[dict[str, int], dict[str, int], list[int]]:
+    """Verify the stored facts against the tally; return the figures, each fact's position and
+    the positions in the subscription's webhook outbox."""
+    settings = Settings(database_url=database_url, _env_file=None)
+    container = bootstrap(settings, apply_migrations=False)
+    try:
+        numbers, stored = verify(api, container, tally, label)
+        assert caught_up(api)["position"] == ready["position"]
+        with container.engine.connect() as conn:
+            outbox = (
+                conn.execute(
+                    select(webhook_messages.c.position).where(webhook_messages.c.subscription_id == subscription)
+                )
+                .scalars()
+                .all()
+            )
+    finally:
+        container.close()
+    return numbers, stored, list(outbox)
+
+
+def assert_every_api_process_counted(api: ServiceProcess, tally: Tally) -> None:
+    # Three API processes served, one port; each /metrics adds up all of them.
+    started = set(re.findall(r"Started server process \[(\d+)\]", api.output()))
+    assert len(started) == API_PROCESSES, api.output()[-3000:]
+    singles = [a for a in tally.attempts if a.kind == "single"]
+    counted = counted_requests(api, "/v1/events")
+    assert counted.get("201", 0) == sum(a.status == 201 for a in singles), (counted, len(singles))
+
+
 @EXCLUSIVE
 def test_api_processes_and_workers_under_concurrent_writers_skip_nothing_and_recover(
     deployment_url: str, deployment: tuple[ServiceProcess, list[ServiceProcess]], tmp_path: Path
@@ -206,21 +258,7 @@ def test_api_processes_and_workers_under_concurrent_writers_skip_nothing_and_rec
 
         writers = Writers(api.base_url)
         cutter = Cutter(database_url) if postgres else None
-        writers.start()
-        try:
-            wait_until(lambda: writers.acknowledged_count() >= 20, timeout=30, what="the first acknowledgements")
-            flowing = writers.acknowledged_count()
-            if cutter is not None:
-                with cutter:
-                    wait_until(lambda: cutter.rounds >= CUT_ROUNDS, timeout=30, what=f"{CUT_ROUNDS} rounds of cuts")
-            wait_until(
-                lambda: writers.acknowledged_count() >= flowing + LOAD_FACTS,
-                timeout=30,
-                what=f"{LOAD_FACTS} more facts acknowledged",
-            )
-        finally:
-            writers.stop()
-        tally_attempts = list(writers.attempts)
+        tally_attempts = write_under_cuts(writers, cutter)
 
         # The workers recover by themselves: nothing is restarted here.
         load_ended = time.monotonic()
@@ -239,32 +277,13 @@ def test_api_processes_and_workers_under_concurrent_writers_skip_nothing_and_rec
     assert not tally.refusals(), [(a.status, a.error) for a in tally.refusals()[:5]]
     assert not tally.unacknowledged, tally.errors()
 
-    settings = Settings(database_url=database_url, _env_file=None)
-    container = bootstrap(settings, apply_migrations=False)
-    try:
-        numbers, stored = verify(api, container, tally, label)
-        assert caught_up(api)["position"] == ready["position"]
-        with container.engine.connect() as conn:
-            outbox = (
-                conn.execute(
-                    select(webhook_messages.c.position).where(webhook_messages.c.subscription_id == subscription)
-                )
-                .scalars()
-                .all()
-            )
-    finally:
-        container.close()
+    numbers, stored, outbox = verified_with_outbox(api, database_url, tally, label, ready, subscription)
     log_positions = sorted(stored.values())
     skipped_by_outbox = sorted(set(log_positions) - set(outbox))
     assert not skipped_by_outbox, f"the webhook outbox skipped {len(skipped_by_outbox)} facts: {skipped_by_outbox[:5]}"
     assert sorted(outbox) == log_positions, "the webhook outbox holds a fact twice or one that is not in the log"
 
-    # Three API processes served, one port; each /metrics adds up all of them.
-    started = set(re.findall(r"Started server process \[(\d+)\]", api.output()))
-    assert len(started) == API_PROCESSES, api.output()[-3000:]
-    singles = [a for a in tally.attempts if a.kind == "single"]
-    counted = counted_requests(api, "/v1/events")
-    assert counted.get("201", 0) == sum(a.status == 201 for a in singles), (counted, len(singles))
+    assert_every_api_process_counted(api, tally)
 
     cut = ""
     if cutter is not None:

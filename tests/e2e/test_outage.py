@@ -38,14 +38,15 @@ from tests.support.acknowledged import (
     READ,
     TOKENS,
     WRITE,
+    Attempt,
     Tally,
     Writers,
     verify_database,
 )
 from tests.support.marks import EXCLUSIVE
-from tests.support.pg_cluster import available, own_cluster
+from tests.support.pg_cluster import Cluster, available, own_cluster
 from tests.support.reports import report
-from tests.support.webhook_receiver import receiving
+from tests.support.webhook_receiver import Endpoint, receiving
 
 pytestmark = [pytest.mark.e2e, EXCLUSIVE, pytest.mark.skipif(not available(), reason="no PostgreSQL server binaries")]
 
@@ -119,6 +120,115 @@ def probe_fact() -> dict[str, object]:
     }
 
 
+def subscribe(server: ServiceProcess, endpoint_url: str) -> None:
+    subscribed = httpx.post(
+        f"{server.base_url}/v1/subscriptions",
+        headers=ADMIN,
+        timeout=10,
+        json={"url": endpoint_url, "actors": [PROBE_ACTOR]},
+    )
+    assert subscribed.status_code == 201, subscribed.text
+
+
+@dataclass
+class Outage:
+    stopping: float  # when the stop began
+    down: float  # when the database was down
+    up: float  # when it was back
+    recovered: float  # the end of the first fact acknowledged after its return
+
+
+def ride_out_outage(cluster: Cluster, writers: Writers) -> Outage:
+    """Stop the database under the writers for OUTAGE_SECONDS, start it again, and wait for
+    200 more facts acknowledged after its return."""
+    wait_until(lambda: writers.acknowledged_count() >= 200, timeout=30, what="200 facts acknowledged")
+    stopping = time.monotonic()
+    cluster.stop()
+    down = time.monotonic()
+    threading.Event().wait(OUTAGE_SECONDS)  # the outage itself, not a wait for anything
+    cluster.start()
+    up = time.monotonic()
+    recovered = wait_until(
+        lambda: min(
+            (a.ended for a in list(writers.attempts) if a.started >= up and a.acknowledged),
+            default=None,
+        ),
+        timeout=RECOVERY_WITHIN + 15,
+        what="a fact recorded after the database's return",
+    )
+    acknowledged_then = writers.acknowledged_count()
+    wait_until(
+        lambda: writers.acknowledged_count() >= acknowledged_then + 200,
+        timeout=30,
+        what="200 more facts acknowledged after the return",
+    )
+    return Outage(stopping, down, up, recovered)
+
+
+def assert_refused_at_once(tally: Tally, outage: Outage) -> tuple[float, list[Attempt], float]:
+    """During the outage: quick, clear refusals, and nothing else. Returns the slowest refusal,
+    the requests in flight at the stop and the end of the first refusal."""
+    down, up = outage.down, outage.up
+    during = [a for a in tally.attempts if a.started >= down and a.ended <= up]
+    assert len(during) > 8 * OUTAGE_SECONDS / 2, f"only {len(during)} requests during the outage"
+    wrong = [
+        (a.status, a.error, a.content_type)
+        for a in during
+        if a.status != 503 or a.content_type != "application/problem+json" or not a.retry_after
+    ]
+    assert not wrong, f"{len(wrong)} requests not refused with 503 problem+json + Retry-After: {wrong[:5]}"
+    slowest = max(a.ended - a.started for a in during)
+    assert slowest <= ANSWER_WITHIN, f"a refusal took {slowest:.2f}s"
+    in_flight = [a for a in tally.attempts if a.started < down < a.ended]
+    assert all(a.ended - a.started <= IN_FLIGHT_WITHIN for a in in_flight), sorted(
+        round(a.ended - a.started, 2) for a in in_flight
+    )
+    unanswered = [a for a in tally.attempts if a.status is None]
+    assert not unanswered, f"requests never answered: {tally.errors(unanswered)}"
+    assert not [a for a in tally.attempts if a.status == 500], "a 500 during the outage"
+    first_refusal = min(a.ended for a in tally.attempts if a.ended >= outage.stopping and a.status == 503)
+    return slowest, in_flight, first_refusal
+
+
+def assert_probes_told_the_truth(probes: Probes, outage: Outage) -> list[Sample]:
+    """/healthz stays up and quick; /readyz and /metrics say the database is down, in time.
+    Returns the /healthz samples."""
+    stopping, down, up = outage.stopping, outage.down, outage.up
+    healthz = probes.during("/healthz", stopping, up)
+    assert healthz and all(s.status == 200 and s.elapsed <= HEALTHZ_WITHIN for s in healthz), [
+        (s.status, round(s.elapsed, 2)) for s in healthz if s.status != 200 or s.elapsed > HEALTHZ_WITHIN
+    ]
+    readyz = probes.during("/readyz", down, up)
+    assert readyz and all(s.status == 503 and "unavailable" in s.body for s in readyz), [
+        (s.status, s.body[:100]) for s in readyz if s.status != 503
+    ][:5]
+    metrics = probes.during("/metrics", down, up)
+    assert metrics and all(s.status in (200, 503) and s.elapsed <= PROBE_WITHIN for s in metrics)
+    assert any("timeline_database_up 0.0" in s.body for s in metrics)
+    assert max(s.elapsed for s in readyz + metrics) <= PROBE_WITHIN
+    return healthz
+
+
+def assert_webhooks_delivered_again(server: ServiceProcess, endpoint: Endpoint) -> None:
+    fact = probe_fact()
+    answer = httpx.post(f"{server.base_url}/v1/events", json=fact, headers=WRITE, timeout=10)
+    assert answer.status_code == 201, answer.text
+    endpoint.wait_for(
+        lambda got: any(r.event_id == fact["event_id"] for r in got),
+        timeout=20,
+        what="the webhook of the fact recorded after the outage",
+    )
+    assert (
+        httpx.get(
+            f"{server.base_url}/v1/events/{fact['event_id']}",
+            headers=READ,
+            timeout=10,
+            params={"min_position": answer.json()["position"]},
+        ).status_code
+        == 200
+    )
+
+
 def test_a_postgresql_outage_is_refused_with_503_at_once_and_everything_resumes_by_itself(tmp_path: Path) -> None:
     with own_cluster() as cluster, receiving() as receiver:
         cluster.create_database("timeline")
@@ -133,81 +243,24 @@ def test_a_postgresql_outage_is_refused_with_503_at_once_and_everything_resumes_
         )
         port = free_port()
         server = start_service(["serve", "--port", str(port)], env, tmp_path / "serve.log", port)
-        container = None
         try:
             wait_healthy(server)
-            subscribed = httpx.post(
-                f"{server.base_url}/v1/subscriptions",
-                headers=ADMIN,
-                timeout=10,
-                json={"url": endpoint.url, "actors": [PROBE_ACTOR]},
-            )
-            assert subscribed.status_code == 201, subscribed.text
+            subscribe(server, endpoint.url)
 
             writers = Writers(server.base_url)
             writers.start()
             with Probes(server) as probes:
                 try:
-                    wait_until(lambda: writers.acknowledged_count() >= 200, timeout=30, what="200 facts acknowledged")
-                    stopping = time.monotonic()
-                    cluster.stop()
-                    down = time.monotonic()
-                    threading.Event().wait(OUTAGE_SECONDS)  # the outage itself, not a wait for anything
-                    cluster.start()
-                    up = time.monotonic()
-                    recovered = wait_until(
-                        lambda: min(
-                            (a.ended for a in list(writers.attempts) if a.started >= up and a.acknowledged),
-                            default=None,
-                        ),
-                        timeout=RECOVERY_WITHIN + 15,
-                        what="a fact recorded after the database's return",
-                    )
-                    acknowledged_then = writers.acknowledged_count()
-                    wait_until(
-                        lambda: writers.acknowledged_count() >= acknowledged_then + 200,
-                        timeout=30,
-                        what="200 more facts acknowledged after the return",
-                    )
+                    outage = ride_out_outage(cluster, writers)
                 finally:
                     writers.stop()
             tally = Tally(list(writers.attempts))
             tally.assert_answers_whole()
 
-            # During the outage: quick, clear refusals, and nothing else.
-            during = [a for a in tally.attempts if a.started >= down and a.ended <= up]
-            assert len(during) > 8 * OUTAGE_SECONDS / 2, f"only {len(during)} requests during the outage"
-            wrong = [
-                (a.status, a.error, a.content_type)
-                for a in during
-                if a.status != 503 or a.content_type != "application/problem+json" or not a.retry_after
-            ]
-            assert not wrong, f"{len(wrong)} requests not refused with 503 problem+json + Retry-After: {wrong[:5]}"
-            slowest = max(a.ended - a.started for a in during)
-            assert slowest <= ANSWER_WITHIN, f"a refusal took {slowest:.2f}s"
-            in_flight = [a for a in tally.attempts if a.started < down < a.ended]
-            assert all(a.ended - a.started <= IN_FLIGHT_WITHIN for a in in_flight), sorted(
-                round(a.ended - a.started, 2) for a in in_flight
-            )
-            unanswered = [a for a in tally.attempts if a.status is None]
-            assert not unanswered, f"requests never answered: {tally.errors(unanswered)}"
-            assert not [a for a in tally.attempts if a.status == 500], "a 500 during the outage"
-            first_refusal = min(a.ended for a in tally.attempts if a.ended >= stopping and a.status == 503)
+            slowest, in_flight, first_refusal = assert_refused_at_once(tally, outage)
+            healthz = assert_probes_told_the_truth(probes, outage)
 
-            healthz = probes.during("/healthz", stopping, up)
-            assert healthz and all(s.status == 200 and s.elapsed <= HEALTHZ_WITHIN for s in healthz), [
-                (s.status, round(s.elapsed, 2)) for s in healthz if s.status != 200 or s.elapsed > HEALTHZ_WITHIN
-            ]
-            readyz = probes.during("/readyz", down, up)
-            assert readyz and all(s.status == 503 and "unavailable" in s.body for s in readyz), [
-                (s.status, s.body[:100]) for s in readyz if s.status != 503
-            ][:5]
-            metrics = probes.during("/metrics", down, up)
-            assert metrics and all(s.status in (200, 503) and s.elapsed <= PROBE_WITHIN for s in metrics)
-            assert any("timeline_database_up 0.0" in s.body for s in metrics)
-            assert max(s.elapsed for s in readyz + metrics) <= PROBE_WITHIN
-
-            recovery = recovered - up
+            recovery = outage.recovered - outage.up
             assert recovery <= RECOVERY_WITHIN, f"appends resumed {recovery:.1f}s after the database returned"
 
             # After: every acknowledged fact once, the projections caught up (verify asserts /readyz 200).
@@ -216,36 +269,18 @@ def test_a_postgresql_outage_is_refused_with_503_at_once_and_everything_resumes_
             assert ready["projection_lag"]["webhooks"] == 0, ready
 
             # ...and the webhook dispatcher delivers again.
-            fact = probe_fact()
-            answer = httpx.post(f"{server.base_url}/v1/events", json=fact, headers=WRITE, timeout=10)
-            assert answer.status_code == 201, answer.text
-            endpoint.wait_for(
-                lambda got: any(r.event_id == fact["event_id"] for r in got),
-                timeout=20,
-                what="the webhook of the fact recorded after the outage",
-            )
-            assert (
-                httpx.get(
-                    f"{server.base_url}/v1/events/{fact['event_id']}",
-                    headers=READ,
-                    timeout=10,
-                    params={"min_position": answer.json()["position"]},
-                ).status_code
-                == 200
-            )
+            assert_webhooks_delivered_again(server, endpoint)
 
             failed = [a for a in tally.attempts if not a.acknowledged]
             report(
                 f"[postgres outage {OUTAGE_SECONDS:g}s, {len(writers.attempts)} requests] "
                 f"requests failed: {len(failed)} "
-                f"(all 503 + Retry-After), first answer during the outage {first_refusal - stopping:.2f}s after the "
-                f"stop began, slowest refusal {slowest:.2f}s (in flight at the stop "
+                f"(all 503 + Retry-After), first answer during the outage {first_refusal - outage.stopping:.2f}s "
+                f"after the stop began, slowest refusal {slowest:.2f}s (in flight at the stop "
                 f"{max((a.ended - a.started for a in in_flight), default=0):.2f}s), "
                 f"healthz slowest {max(s.elapsed for s in healthz):.3f}s, "
                 f"recovery {recovery:.2f}s after the database returned, facts lost: "
                 f"{numbers['acknowledged_facts'] - numbers['found_facts']}, facts doubled: {numbers['duplicates']}"
             )
         finally:
-            if container is not None:
-                container.close()
             server.kill()

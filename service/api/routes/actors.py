@@ -22,10 +22,11 @@ from service.api.deps import (
     TypeParam,
     echo_axes,
     fact_filter,
+    read_route,
     valid_time,
 )
-from service.api.responses import JSON
-from service.api.schemas import PROBLEM, ActorPage, ActorSaved, ActorState, TimelinePage
+from service.api.responses import JSON, page_answer
+from service.api.schemas import ActorPage, ActorSaved, ActorState, TimelinePage, answers
 from service.domain.actors import ActorProfileIn, profile_record
 from service.domain.errors import InvalidInputError, NotFoundError
 from service.domain.facts import SLUG_PATTERN
@@ -42,17 +43,17 @@ def known_actor(conn: Connection, actor_id: str) -> None:
         raise NotFoundError(f"no fact names actor '{actor_id}' and nobody registered it")
 
 
-@router.get("", dependencies=[CanRead], summary="Actors with their fact counts", responses={200: {"model": ActorPage}})
+@router.get("", dependencies=[CanRead], summary="Actors with their fact counts", responses=answers(ActorPage))
 def list_actors(conn: ReadConn, limit: Limit = 100, cursor: Cursor = None) -> JSON:
     page = queries.list_actors(conn, cursor, limit)
-    return JSON({"items": page.items, "next_cursor": page.next_cursor})
+    return page_answer(page)
 
 
 @router.put(
     "/{actor_id}",
     dependencies=[CanWrite],
     summary="Register or change an actor's profile",
-    responses={200: {"model": ActorSaved}, 422: PROBLEM},
+    responses=answers(ActorSaved, 422),
 )
 def put_actor(actor_id: ActorId, profile: ActorProfileIn, store: StoreDep) -> JSON:
     try:
@@ -63,11 +64,8 @@ def put_actor(actor_id: ActorId, profile: ActorProfileIn, store: StoreDep) -> JS
     return JSON({**record, "position": position})
 
 
-@router.get(
-    "/{actor_id}/timeline",
-    dependencies=[CanRead],
-    summary="The facts in which the actor plays any role, by occurred time",
-    responses={200: {"model": TimelinePage}, 404: PROBLEM, 422: PROBLEM, 503: PROBLEM},
+@read_route(
+    router, "/{actor_id}/timeline", "The facts in which the actor plays any role, by occurred time", TimelinePage, 404
 )
 def actor_timeline(
     actor_id: ActorId,
@@ -82,22 +80,11 @@ def actor_timeline(
     filt = fact_filter(type_, None, None, from_, to)
     known_actor(conn, actor_id)
     page = queries.timeline(conn, actor_id, axes, filt, cursor, limit)
-    return JSON({"items": page.items, "next_cursor": page.next_cursor})
+    return page_answer(page)
 
 
-@router.get(
-    "/{actor_id}/state",
-    dependencies=[CanRead],
-    summary="The actor's situation at a date",
-    responses={200: {"model": ActorState}, 404: PROBLEM, 422: PROBLEM, 503: PROBLEM},
-)
-def actor_state(
-    actor_id: ActorId,
-    conn: ReadConn,
-    axes: AxesDep,
-    now: Now,
-    at: AtParam = None,
-) -> JSON:
+@read_route(router, "/{actor_id}/state", "The actor's situation at a date", ActorState, 404)
+def actor_state(actor_id: ActorId, conn: ReadConn, axes: AxesDep, now: Now, at: AtParam = None) -> JSON:
     moment = valid_time(at, now)
     known_actor(conn, actor_id)
     state = queries.actor_state(conn, actor_id, axes, to_micros(moment))

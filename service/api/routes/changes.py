@@ -6,21 +6,16 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from service.api.deps import CanRead, Limit, ReadConn
+from service.api.deps import Limit, ReadConn, read_route
 from service.api.responses import JSON
-from service.api.schemas import PROBLEM, ChangePage
+from service.api.schemas import ChangePage
 from service.domain.facts import MAX_POSITION
 from service.readmodels import queries
 
 router = APIRouter(prefix="/v1/changes", tags=["changes"])
 
 
-@router.get(
-    "",
-    dependencies=[CanRead],
-    summary="Recorded, corrected and retracted facts after a position",
-    responses={200: {"model": ChangePage}, 422: PROBLEM, 503: PROBLEM},
-)
+@read_route(router, "", "Recorded, corrected and retracted facts after a position", ChangePage)
 def list_changes(
     conn: ReadConn,
     after: Annotated[

@@ -10,15 +10,15 @@ from fastapi import APIRouter, Body
 from service.api.deps import (
     AppendsDep,
     AxesDep,
-    CanRead,
     CanWrite,
     Cursor,
     FactFilterDep,
     Limit,
     ReadConn,
     StoreDep,
+    read_route,
 )
-from service.api.responses import JSON
+from service.api.responses import JSON, page_answer
 from service.api.schemas import (
     MAX_BATCH_FACTS,
     PROBLEM,
@@ -28,6 +28,7 @@ from service.api.schemas import (
     FactPage,
     FactWithRevisions,
     StoredFact,
+    answers,
 )
 from service.domain.corrections import CorrectionIn, RetractionIn
 from service.domain.errors import NotFoundError
@@ -83,7 +84,7 @@ async def record_event(
     status_code=201,
     dependencies=[CanWrite],
     summary=f"Record up to {MAX_BATCH_FACTS:,} facts, all or nothing",
-    responses={201: {"model": BatchOut}, 409: PROBLEM, 413: PROBLEM, 422: PROBLEM},
+    responses=answers(BatchOut, 409, 413, 422, status=201),
 )
 def record_batch(batch: Batch, store: StoreDep) -> JSON:
     outcomes = store.record_facts(batch.events)
@@ -95,7 +96,7 @@ def record_batch(batch: Batch, store: StoreDep) -> JSON:
     status_code=201,
     dependencies=[CanWrite],
     summary="Correct the record of a fact",
-    responses={201: {"model": ChangedFact}, 404: PROBLEM, 409: PROBLEM, 413: PROBLEM, 422: PROBLEM},
+    responses=answers(ChangedFact, 404, 409, 413, 422, status=201),
 )
 def correct_event(event_id: UUID, correction: CorrectionIn, store: StoreDep) -> JSON:
     outcome = store.correct_fact(str(event_id), correction)
@@ -107,36 +108,20 @@ def correct_event(event_id: UUID, correction: CorrectionIn, store: StoreDep) -> 
     status_code=201,
     dependencies=[CanWrite],
     summary="Retract a fact (duplicate, false report)",
-    responses={201: {"model": ChangedFact}, 404: PROBLEM, 409: PROBLEM, 422: PROBLEM},
+    responses=answers(ChangedFact, 404, 409, 422, status=201),
 )
 def retract_event(event_id: UUID, retraction: RetractionIn, store: StoreDep) -> JSON:
     outcome = store.retract_fact(str(event_id), retraction)
     return JSON(outcome.fact, status_code=201)
 
 
-@router.get(
-    "",
-    dependencies=[CanRead],
-    summary="List facts by occurred time",
-    responses={200: {"model": FactPage}, 422: PROBLEM, 503: PROBLEM},
-)
-def list_events(
-    conn: ReadConn,
-    axes: AxesDep,
-    filt: FactFilterDep,
-    limit: Limit = 100,
-    cursor: Cursor = None,
-) -> JSON:
+@read_route(router, "", "List facts by occurred time", FactPage)
+def list_events(conn: ReadConn, axes: AxesDep, filt: FactFilterDep, limit: Limit = 100, cursor: Cursor = None) -> JSON:
     page = queries.list_facts(conn, axes, filt, cursor, limit)
-    return JSON({"items": page.items, "next_cursor": page.next_cursor})
+    return page_answer(page)
 
 
-@router.get(
-    "/{event_id}",
-    dependencies=[CanRead],
-    summary="One fact as known then, with its revisions",
-    responses={200: {"model": FactWithRevisions}, 404: PROBLEM, 422: PROBLEM, 503: PROBLEM},
-)
+@read_route(router, "/{event_id}", "One fact as known then, with its revisions", FactWithRevisions, 404)
 def get_event(event_id: UUID, conn: ReadConn, axes: AxesDep) -> JSON:
     fact = queries.get_fact(conn, str(event_id), axes)
     if fact is None:

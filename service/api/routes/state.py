@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from service.api.deps import ActorParam, AtParam, AxesDep, CanRead, Now, ReadConn, echo_axes, valid_time
+from service.api.deps import ActorParam, AtParam, AxesDep, Now, ReadConn, echo_axes, read_route, valid_time
 from service.api.responses import JSON
-from service.api.schemas import PROBLEM, WorldState
+from service.api.schemas import WorldState
 from service.domain.actors import actor_list
 from service.domain.instants import format_instant, to_micros
 from service.readmodels import queries
@@ -14,19 +14,8 @@ from service.readmodels import queries
 router = APIRouter(prefix="/v1/state", tags=["state"])
 
 
-@router.get(
-    "",
-    dependencies=[CanRead],
-    summary="Every actor's situation at a date",
-    responses={200: {"model": WorldState}, 422: PROBLEM, 503: PROBLEM},
-)
-def world_state(
-    conn: ReadConn,
-    axes: AxesDep,
-    now: Now,
-    at: AtParam = None,
-    actor: ActorParam = None,
-) -> JSON:
+@read_route(router, "", "Every actor's situation at a date", WorldState)
+def world_state(conn: ReadConn, axes: AxesDep, now: Now, at: AtParam = None, actor: ActorParam = None) -> JSON:
     moment = valid_time(at, now)
     only = actor_list("actor", actor)
     states = queries.world_state(conn, axes, to_micros(moment), only)

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 
 from service.api.deps import AxesDep, CanRead, FactFilterDep, Now, ReadConn, echo_axes
 from service.api.responses import JSON
-from service.api.schemas import PROBLEM, Stats
+from service.api.schemas import READ_PROBLEMS, Stats, answers
 from service.domain.errors import InvalidInputError
 from service.domain.instants import from_micros, micros_to_text
 from service.domain.stats import Granularity, TooManyBucketsError, bucket_counts
@@ -26,7 +26,7 @@ router = APIRouter(prefix="/v1/stats", tags=["stats"])
         "empty ones included, from `from` (else the first fact) to `to` (else the last); `end` is "
         "exclusive. `fatalities` adds up the strikes' known fatalities."
     ),
-    responses={200: {"model": Stats}, 422: PROBLEM, 503: PROBLEM},
+    responses=answers(Stats, *READ_PROBLEMS),
 )
 def stats(
     conn: ReadConn,

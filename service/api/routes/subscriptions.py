@@ -11,7 +11,6 @@ from starlette.responses import Response
 from service.api.deps import Cursor, DispatcherDep, Limit, SubscriptionsDep, require
 from service.api.responses import JSON
 from service.api.schemas import (
-    PROBLEM,
     DeliveryPage,
     DeliveryStatus,
     NewSubscription,
@@ -22,6 +21,7 @@ from service.api.schemas import (
     SubscriptionIn,
     SubscriptionList,
     SubscriptionPatch,
+    answers,
 )
 from service.domain.webhooks import SubscriptionChange
 
@@ -32,19 +32,19 @@ router = APIRouter(prefix="/v1/subscriptions", tags=["webhooks"], dependencies=[
     "",
     status_code=201,
     summary="Subscribe a URL to recorded changes",
-    responses={201: {"model": NewSubscription}, 422: PROBLEM},
+    responses=answers(NewSubscription, 422, status=201),
 )
 def create_subscription(new: SubscriptionIn, subscriptions: SubscriptionsDep) -> JSON:
     created = subscriptions.create(new.url, types=new.types, actors=new.actors, description=new.description)
     return JSON(created, status_code=201)
 
 
-@router.get("", summary="All subscriptions", responses={200: {"model": SubscriptionList}})
+@router.get("", summary="All subscriptions", responses=answers(SubscriptionList))
 def list_subscriptions(subscriptions: SubscriptionsDep) -> JSON:
     return JSON({"items": subscriptions.list()})
 
 
-@router.get("/{subscription_id}", summary="One subscription", responses={200: {"model": Subscription}, 404: PROBLEM})
+@router.get("/{subscription_id}", summary="One subscription", responses=answers(Subscription, 404))
 def get_subscription(subscription_id: UUID, subscriptions: SubscriptionsDep) -> JSON:
     return JSON(subscriptions.get(str(subscription_id)))
 
@@ -52,13 +52,13 @@ def get_subscription(subscription_id: UUID, subscriptions: SubscriptionsDep) -> 
 @router.patch(
     "/{subscription_id}",
     summary="Change URL, filters or status (active, paused)",
-    responses={200: {"model": Subscription}, 404: PROBLEM, 422: PROBLEM},
+    responses=answers(Subscription, 404, 422),
 )
 def update_subscription(subscription_id: UUID, patch: SubscriptionPatch, subscriptions: SubscriptionsDep) -> JSON:
     return JSON(subscriptions.update(str(subscription_id), SubscriptionChange(**patch.model_dump())))
 
 
-@router.delete("/{subscription_id}", status_code=204, summary="Delete a subscription", responses={404: PROBLEM})
+@router.delete("/{subscription_id}", status_code=204, summary="Delete a subscription", responses=answers(None, 404))
 def delete_subscription(subscription_id: UUID, subscriptions: SubscriptionsDep) -> Response:
     subscriptions.delete(str(subscription_id))
     return Response(status_code=204)
@@ -67,16 +67,14 @@ def delete_subscription(subscription_id: UUID, subscriptions: SubscriptionsDep) 
 @router.post(
     "/{subscription_id}/rotate-secret",
     summary="New secret; the old one keeps signing for 24 h",
-    responses={200: {"model": Secret}, 404: PROBLEM},
+    responses=answers(Secret, 404),
 )
 def rotate_secret(subscription_id: UUID, subscriptions: SubscriptionsDep) -> JSON:
     return JSON(subscriptions.rotate_secret(str(subscription_id)))
 
 
 @router.get(
-    "/{subscription_id}/deliveries",
-    summary="Messages and their attempts",
-    responses={200: {"model": DeliveryPage}, 404: PROBLEM, 422: PROBLEM},
+    "/{subscription_id}/deliveries", summary="Messages and their attempts", responses=answers(DeliveryPage, 404, 422)
 )
 def list_deliveries(
     subscription_id: UUID,
@@ -91,7 +89,7 @@ def list_deliveries(
 @router.post(
     "/{subscription_id}/replay",
     summary="Send again the changes after a position or since a time",
-    responses={200: {"model": Replayed}, 404: PROBLEM, 422: PROBLEM},
+    responses=answers(Replayed, 404, 422),
 )
 def replay(subscription_id: UUID, body: ReplayIn, subscriptions: SubscriptionsDep, dispatcher: DispatcherDep) -> JSON:
     result = subscriptions.replay(str(subscription_id), after=body.after, since=body.since)
