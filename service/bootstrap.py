@@ -34,6 +34,7 @@ from service.store.backends import (
 )
 from service.store.health import StorageHealth, free_space
 from service.webhooks.dispatcher import Dispatcher
+from service.webhooks.guard import Resolve, system_resolve
 from service.webhooks.outbox import WebhookOutbox
 from service.webhooks.subscriptions import Subscriptions
 from service.webhooks.tables import webhook_messages
@@ -159,8 +160,18 @@ def system_clock() -> datetime:
     return datetime.now(UTC)
 
 
-def bootstrap(settings: Settings, *, apply_migrations: bool = True, clock: Clock = system_clock) -> Container:
-    """The service as ``settings`` describe it; ``clock`` is the one source of wall-clock time."""
+def bootstrap(
+    settings: Settings,
+    *,
+    apply_migrations: bool = True,
+    clock: Clock = system_clock,
+    resolve: Resolve = system_resolve,
+) -> Container:
+    """The service as ``settings`` describe it.
+
+    ``clock`` is the one source of wall-clock time; ``resolve`` names the addresses a webhook
+    target's host stands for, at subscription and at every delivery.
+    """
     url = normalise_url(settings.database_url)
     engine = create_read_engine(url)
     if apply_migrations:
@@ -183,6 +194,7 @@ def bootstrap(settings: Settings, *, apply_migrations: bool = True, clock: Clock
         schedule=settings.retry_schedule(),
         timeout=settings.webhook_timeout,
         allow_hosts=settings.webhook_allow_hosts,
+        resolve=resolve,
         concurrency=settings.webhook_concurrency,
     )
 
@@ -213,7 +225,9 @@ def bootstrap(settings: Settings, *, apply_migrations: bool = True, clock: Clock
         store=store,
         projections=projections,
         dispatcher=dispatcher,
-        subscriptions=Subscriptions(engine, settings.webhook_allow_hosts, store.max_position, clock=clock),
+        subscriptions=Subscriptions(
+            engine, settings.webhook_allow_hosts, store.max_position, clock=clock, resolve=resolve
+        ),
         metrics=metrics,
         read_slots=threading.BoundedSemaphore(settings.read_concurrency or (2 if is_sqlite(url) else 4)),
         storage=storage,

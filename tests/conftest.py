@@ -18,8 +18,10 @@ from fastapi.testclient import TestClient
 
 from service.bootstrap import Container
 from service.settings import Settings
+from service.webhooks.guard import system_resolve
 from tests.support import databases, reports
 from tests.support.apps import built, serving_app
+from tests.support.subscriptions import FakeResolver
 from tests.support.tokens import ADMIN, READ, TOKENS, WRITE
 from tests.support.webhook_receiver import Receiver, receiving
 
@@ -71,9 +73,16 @@ def settings(database_url: str) -> Settings:
 
 
 @pytest.fixture
-def container(settings: Settings) -> Iterator[Container]:
+def resolver() -> FakeResolver:
+    """The service's resolver of webhook hosts: names a test gives addresses of its own
+    (``resolver.answers``); every other name resolves through the system, as in production."""
+    return FakeResolver({}, fallback=system_resolve)
+
+
+@pytest.fixture
+def container(settings: Settings, resolver: FakeResolver) -> Iterator[Container]:
     # database_url is migrated already; migrating again would only find nothing to do.
-    yield from built(settings, apply_migrations=False)
+    yield from built(settings, apply_migrations=False, resolve=resolver)
 
 
 @pytest.fixture
@@ -109,9 +118,9 @@ def hook_settings(settings: Settings) -> Settings:
 
 
 @pytest.fixture
-def hook_container(hook_settings: Settings, receiver: Receiver) -> Iterator[Container]:
+def hook_container(hook_settings: Settings, receiver: Receiver, resolver: FakeResolver) -> Iterator[Container]:
     # Depends on the receiver so that the receiver outlives the dispatcher.
-    yield from built(hook_settings, apply_migrations=False)
+    yield from built(hook_settings, apply_migrations=False, resolve=resolver)
 
 
 @pytest.fixture

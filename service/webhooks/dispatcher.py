@@ -43,7 +43,7 @@ from service.store.failures import classify
 from service.store.sql import write_transaction
 from service.webhooks.claims import CLAIM_LIMIT, Claimed, claim, lease_covers, release, reserved_slots
 from service.webhooks.exchange import EXCERPT, Exchanges
-from service.webhooks.guard import UnsafeTargetError, pinned
+from service.webhooks.guard import Resolve, UnsafeTargetError, pinned, system_resolve
 from service.webhooks.tables import subscriptions, webhook_attempts, webhook_messages
 
 log = logging.getLogger(__name__)
@@ -90,6 +90,7 @@ class Dispatcher(BackgroundLoop):
         schedule: list[float],
         timeout: float,
         allow_hosts: str,
+        resolve: Resolve = system_resolve,
         concurrency: int = 32,
         poll_interval: float = 0.5,
     ):
@@ -99,6 +100,7 @@ class Dispatcher(BackgroundLoop):
         self.schedule = schedule
         self.timeout = timeout
         self.allow_hosts = allow_hosts
+        self.resolve = resolve
         self.poll_interval = poll_interval
         self.exchanges = Exchanges(max_connections=concurrency * 2)
         self.pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="webhook")
@@ -143,7 +145,7 @@ class Dispatcher(BackgroundLoop):
     def _attempt(self, claimed: Claimed) -> Outcome:
         started = time.monotonic()
         try:
-            targets = pinned(claimed.url, self.allow_hosts)
+            targets = pinned(claimed.url, self.allow_hosts, self.resolve)
             at = self.clock()
             headers = {
                 "content-type": "application/json",

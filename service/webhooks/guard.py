@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import SplitResult, urlsplit
 
@@ -94,7 +95,16 @@ class Pinned:
     server_name: str | None  # for TLS: the name to send (SNI) and to verify the certificate against
 
 
-def check_target(url: str, allow: str = "") -> list[str]:
+# (host, port) -> the addresses the name stands for, in the resolver's order; socket.gaierror
+# when it stands for none. The service resolves through the system; tests give names of their own.
+Resolve = Callable[[str, int], list[str]]
+
+
+def system_resolve(host: str, port: int) -> list[str]:
+    return [str(info[4][0]) for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)]
+
+
+def check_target(url: str, allow: str = "", resolve: Resolve = system_resolve) -> list[str]:
     """The addresses the URL's host resolves to, if every one may be called; else UnsafeTargetError.
 
     A host the allow-list names as such is not resolved here (an empty list).
@@ -107,14 +117,12 @@ def check_target(url: str, allow: str = "") -> list[str]:
     if host in names:
         return []
     try:
-        infos = socket.getaddrinfo(
-            host, parts.port or (443 if parts.scheme == "https" else 80), type=socket.SOCK_STREAM
-        )
+        resolved = resolve(host, parts.port or (443 if parts.scheme == "https" else 80))
     except (socket.gaierror, UnicodeError) as exc:
         raise UnsafeTargetError(f"the host '{host}' does not resolve: {exc}") from None
     addresses = []
-    for info in infos:
-        address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
+    for text in resolved:
+        address = ipaddress.ip_address(text.split("%")[0])
         addresses.append(str(address))
         if any(address in network for network in networks):
             continue
@@ -125,7 +133,7 @@ def check_target(url: str, allow: str = "") -> list[str]:
     return list(dict.fromkeys(addresses))
 
 
-def pinned(url: str, allow: str = "") -> list[Pinned]:
+def pinned(url: str, allow: str = "", resolve: Resolve = system_resolve) -> list[Pinned]:
     """The checked targets of a delivery, one per address, in the resolver's order.
 
     Empty when the allow-list names the host: then the URL is called as it is.
@@ -134,7 +142,7 @@ def pinned(url: str, allow: str = "") -> list[Pinned]:
     credentials, _, host = parts.netloc.rpartition("@")  # credentials stay in the URL, not in Host
     server_name = parts.hostname if parts.scheme == "https" and not _is_address(parts.hostname or "") else None
     targets = []
-    for text in check_target(url, allow):
+    for text in check_target(url, allow, resolve):
         address = ipaddress.ip_address(text)
         netloc = f"[{address}]" if address.version == 6 else str(address)
         if parts.port is not None:

@@ -28,7 +28,7 @@ from service.readmodels.paging import decode_cursor, encode_cursor
 from service.readmodels.queries import fact_view
 from service.readmodels.tables import fact_revisions
 from service.store.sql import write_transaction
-from service.webhooks.guard import UnsafeTargetError, check_target
+from service.webhooks.guard import Resolve, UnsafeTargetError, check_target, system_resolve
 from service.webhooks.outbox import insert_messages, pending_message
 from service.webhooks.tables import subscriptions, webhook_attempts, webhook_messages
 
@@ -50,15 +50,24 @@ def _public(row: Any) -> dict[str, Any]:
 
 
 class Subscriptions:
-    def __init__(self, engine: Engine, allow_hosts: str, head: Callable[[], int], *, clock: Clock):
+    def __init__(
+        self,
+        engine: Engine,
+        allow_hosts: str,
+        head: Callable[[], int],
+        *,
+        clock: Clock,
+        resolve: Resolve = system_resolve,
+    ):
         self.engine = engine
+        self.resolve = resolve
         self.clock = clock
         self.allow_hosts = allow_hosts
         self.head = head  # () -> the store's last position
 
     def _check_url(self, url: str) -> None:
         try:
-            check_target(url, self.allow_hosts)
+            check_target(url, self.allow_hosts, self.resolve)
         except UnsafeTargetError as exc:
             raise InvalidInputError(str(exc), errors=[{"field": "url", "message": str(exc)}]) from None
 

@@ -35,7 +35,6 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import httpx
@@ -51,6 +50,7 @@ from service.demo import demo_data  # noqa: E402
 from service.webhooks import guard  # noqa: E402
 from tests.conftest import ADMIN  # noqa: E402
 from tests.support.reports import report  # noqa: E402
+from tests.support.subscriptions import FakeResolver  # noqa: E402
 
 OPENAPI = Path(__file__).resolve().parents[2] / "openapi" / "openapi.json"
 EXAMPLES = int(os.environ.get("TIMELINE_FUZZ_EXAMPLES", "25"))
@@ -135,13 +135,14 @@ def fuzz_config(*, steered: bool = False, stateful: bool = False) -> Any:
 RESOLVED: list[str] = []
 
 
-def _offline_getaddrinfo(host: str, port: Any, *args: Any, **kwargs: Any) -> list[Any]:
+def _offline(host: str, port: int) -> list[str]:
     """Resolves IP literals (and ``localhost``) without the network; any other name fails."""
     RESOLVED.append(host)
     if host.lower().rstrip(".") == "localhost":
         host = "127.0.0.1"
     try:
-        return socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_NUMERICHOST)
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_NUMERICHOST)
+        return [str(info[4][0]) for info in infos]
     except (socket.gaierror, UnicodeError, ValueError):
         raise socket.gaierror(socket.EAI_NONAME, "Name or service not known (offline in the fuzz test)") from None
 
@@ -206,23 +207,21 @@ def cases_sent() -> Iterator[None]:
 
 
 @pytest.fixture
-def fuzz_target(demo_client: Any, container: Container, monkeypatch: pytest.MonkeyPatch) -> Target:
+def fuzz_target(
+    demo_client: Any, container: Container, resolver: FakeResolver, monkeypatch: pytest.MonkeyPatch
+) -> Target:
     """The app over the demo data, with nothing that could leave the machine."""
     container.dispatcher.stop()
     # The dispatcher is stopped; should anything still send, its HTTP client reaches nothing.
     monkeypatch.setattr(
         container.dispatcher.exchanges, "_client", httpx.AsyncClient(transport=httpx.MockTransport(_no_network))
     )
-    monkeypatch.setattr(
-        guard,
-        "socket",
-        SimpleNamespace(getaddrinfo=_offline_getaddrinfo, gaierror=socket.gaierror, SOCK_STREAM=socket.SOCK_STREAM),
-    )
+    resolver.fallback = _offline  # the service's resolver (bootstrap's), for every name
     # The guard must really ask the offline resolver (a documentation address, refused as private).
     RESOLVED.clear()
     with pytest.raises(guard.UnsafeTargetError):
-        guard.check_target("http://192.0.2.1/", "")
-    assert RESOLVED == ["192.0.2.1"], "the URL guard no longer resolves through guard.socket: update this test"
+        guard.check_target("http://192.0.2.1/", "", container.subscriptions.resolve)
+    assert RESOLVED == ["192.0.2.1"], "the service no longer resolves through its resolver: update this test"
     # Loopback subscriptions may be created (nothing is ever delivered: the dispatcher is stopped).
     monkeypatch.setattr(container.subscriptions, "allow_hosts", "127.0.0.1")
     monkeypatch.setattr(container.settings, "read_wait", READ_WAIT)

@@ -11,14 +11,20 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
 from service.webhooks import guard
 from tests.support.answers import assert_problem
-from tests.support.subscriptions import TIMEOUT, assert_verified, strike, subscribe_by_name, wait_deliveries
+from tests.support.subscriptions import (
+    TIMEOUT,
+    FakeResolver,
+    assert_verified,
+    strike,
+    subscribe_by_name,
+    wait_deliveries,
+)
 from tests.support.tokens import ADMIN
 from tests.support.webhook_receiver import Receiver
 from tests.support.writes import record
@@ -71,40 +77,31 @@ ALLOWED = {
 }
 
 
-class Resolver:
+def offline(host: str, port: int) -> list[str]:
     """The test's one name resolves to a public address; literals resolve as themselves, offline."""
-
-    gaierror = socket.gaierror
-    SOCK_STREAM = socket.SOCK_STREAM
-
-    def getaddrinfo(self, host: str, port: Any, *args: Any, **kwargs: Any) -> list[Any]:
-        if host == PUBLIC_NAME:
-            host = PUBLIC
-        return socket.getaddrinfo(host, port, *args, **{**kwargs, "flags": socket.AI_NUMERICHOST})
-
-
-@pytest.fixture
-def offline(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(guard, "socket", Resolver())
+    host = PUBLIC if host == PUBLIC_NAME else host
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_NUMERICHOST)
+    return [str(info[4][0]) for info in infos]
 
 
 @pytest.mark.parametrize("url", REFUSED.values(), ids=REFUSED.keys())
-def test_a_target_that_is_not_globally_routable_is_refused(url: str, offline: None) -> None:
+def test_a_target_that_is_not_globally_routable_is_refused(url: str) -> None:
     with pytest.raises(guard.UnsafeTargetError, match="TIMELINE_WEBHOOK_ALLOW_HOSTS"):
-        guard.check_target(url)
+        guard.check_target(url, resolve=offline)
 
 
 @pytest.mark.parametrize("url", ALLOWED.values(), ids=ALLOWED.keys())
-def test_a_globally_routable_target_is_allowed(url: str, offline: None) -> None:
-    assert guard.check_target(url) != []
+def test_a_globally_routable_target_is_allowed(url: str) -> None:
+    assert guard.check_target(url, resolve=offline) != []
 
 
-def test_the_reason_names_the_wrapped_address(offline: None) -> None:
+def test_the_reason_names_the_wrapped_address() -> None:
     with pytest.raises(guard.UnsafeTargetError, match=r"wraps 127\.0\.0\.1"):
-        guard.check_target("http://[2002:7f00:1::1]/in")
+        guard.check_target("http://[2002:7f00:1::1]/in", resolve=offline)
 
 
-def test_every_refused_form_is_422_at_creation_and_at_patch(client: TestClient, offline: None) -> None:
+def test_every_refused_form_is_422_at_creation_and_at_patch(client: TestClient, resolver: FakeResolver) -> None:
+    resolver.fallback = offline
     # The plain `client` has no allow-list; the subscription to patch points at a public name.
     created = client.post("/v1/subscriptions", json={"url": f"https://{PUBLIC_NAME}/in"}, headers=ADMIN)
     assert created.status_code == 201, created.text
@@ -119,10 +116,10 @@ def test_every_refused_form_is_422_at_creation_and_at_patch(client: TestClient, 
 
 @pytest.mark.parametrize("address", ["100.100.100.200", "2002:7f00:1::1", "64:ff9b::7f00:1", "::ffff:127.0.0.1"])
 def test_a_name_that_starts_resolving_to_a_refused_address_is_not_called(
-    hooks: TestClient, receiver: Receiver, monkeypatch: pytest.MonkeyPatch, address: str
+    hooks: TestClient, receiver: Receiver, resolver: FakeResolver, address: str
 ) -> None:
     # Allowed when created (127.0.0.1 is on the fixture's allow-list); every other form is not.
-    resolver, endpoint, created = subscribe_by_name(hooks, receiver, monkeypatch, "moved-" + address.replace(":", "-"))
+    resolver, endpoint, created = subscribe_by_name(hooks, receiver, resolver, "moved-" + address.replace(":", "-"))
     resolver.answers["receiver.test"] = [address]
     record(hooks, strike())
 
@@ -137,12 +134,12 @@ def test_a_name_that_starts_resolving_to_a_refused_address_is_not_called(
 
 
 def test_a_delivery_connects_to_the_address_that_was_checked(
-    hooks: TestClient, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+    hooks: TestClient, receiver: Receiver, resolver: FakeResolver
 ) -> None:
     # `receiver.test` exists only in the guard's resolver: nothing else on this machine can
     # resolve it, so a delivery that arrives went to the address the guard checked, with the
     # subscription's own name in its Host header. A second lookup (DNS rebinding) has no say.
-    resolver, endpoint, _ = subscribe_by_name(hooks, receiver, monkeypatch, "pinned")
+    resolver, endpoint, _ = subscribe_by_name(hooks, receiver, resolver, "pinned")
     record(hooks, strike())
 
     (request,) = endpoint.wait_count(1, TIMEOUT)
@@ -152,9 +149,9 @@ def test_a_delivery_connects_to_the_address_that_was_checked(
 
 
 def test_a_name_that_now_resolves_to_a_private_address_is_refused_at_delivery(
-    hooks: TestClient, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+    hooks: TestClient, receiver: Receiver, resolver: FakeResolver
 ) -> None:
-    resolver, endpoint, created = subscribe_by_name(hooks, receiver, monkeypatch, "rebound")
+    resolver, endpoint, created = subscribe_by_name(hooks, receiver, resolver, "rebound")
     resolver.answers["receiver.test"] = ["10.0.0.7"]  # not on the allow-list
     record(hooks, strike())
 

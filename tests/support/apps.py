@@ -9,10 +9,13 @@ from fastapi.testclient import TestClient
 from service.api.app import create_app
 from service.bootstrap import Container, bootstrap
 from service.settings import Settings
+from service.webhooks.guard import Resolve, system_resolve
 
 
-def built(settings: Settings, *, apply_migrations: bool = True) -> Iterator[Container]:
-    container = bootstrap(settings, apply_migrations=apply_migrations)
+def built(
+    settings: Settings, *, apply_migrations: bool = True, resolve: Resolve = system_resolve
+) -> Iterator[Container]:
+    container = bootstrap(settings, apply_migrations=apply_migrations, resolve=resolve)
     try:
         yield container
     finally:

@@ -7,11 +7,10 @@ import uuid
 from typing import Any
 
 import httpx
-import pytest
 from fastapi.testclient import TestClient
 
 from bench.common.processes import wait_until
-from service.webhooks import guard
+from service.webhooks.guard import Resolve
 from tests.support.tokens import ADMIN
 from tests.support.webhook_receiver import Endpoint, Received, Receiver
 
@@ -116,36 +115,29 @@ def first_attempts(requests: list[Received]) -> list[Received]:
 
 
 class FakeResolver:
-    """Answers chosen names with chosen addresses (and counts the lookups); the rest fail."""
+    """A resolver for ``bootstrap(resolve=...)``: chosen names get chosen addresses, and every
+    lookup is counted; any other name goes to ``fallback``, or fails as unknown without one."""
 
-    def __init__(self, answers: dict[str, list[str]]):
+    def __init__(self, answers: dict[str, list[str]], fallback: Resolve | None = None):
         self.answers = answers
+        self.fallback = fallback
         self.lookups: list[str] = []
-        self.gaierror = socket.gaierror
-        self.SOCK_STREAM = socket.SOCK_STREAM
 
-    def getaddrinfo(self, host: str, port: Any, *args: Any, **kwargs: Any) -> list[Any]:
+    def __call__(self, host: str, port: int) -> list[str]:
         self.lookups.append(host)
-        if host not in self.answers:
-            raise socket.gaierror(socket.EAI_NONAME, "unknown in this test")
-        return [
-            (
-                socket.AF_INET6 if ":" in a else socket.AF_INET,
-                socket.SOCK_STREAM,
-                6,
-                "",
-                (a, port),
-            )
-            for a in self.answers[host]
-        ]
+        if host in self.answers:
+            return list(self.answers[host])
+        if self.fallback is not None:
+            return self.fallback(host, port)
+        raise socket.gaierror(socket.EAI_NONAME, "unknown in this test")
 
 
 def subscribe_by_name(
-    hooks: TestClient, receiver: Receiver, monkeypatch: pytest.MonkeyPatch, name: str
+    hooks: TestClient, receiver: Receiver, resolver: FakeResolver, name: str
 ) -> tuple[FakeResolver, Endpoint, dict[str, Any]]:
-    """A subscription to the receiver as http://receiver.test:PORT/..., a name only the guard resolves."""
-    resolver = FakeResolver({"receiver.test": ["127.0.0.1"]})
-    monkeypatch.setattr(guard, "socket", resolver)
+    """A subscription to the receiver as http://receiver.test:PORT/..., a name only the service's
+    resolver (the ``resolver`` fixture) knows."""
+    resolver.answers["receiver.test"] = ["127.0.0.1"]
     endpoint = receiver.endpoint(name)
     created = subscribe(hooks, endpoint, url=endpoint.url.replace("127.0.0.1", "receiver.test"))
     return resolver, endpoint, created

@@ -28,16 +28,15 @@ from tests.support.subscriptions import FakeResolver
     ],
 )
 def test_pinned_targets_keep_the_name_for_host_and_tls(
-    monkeypatch: pytest.MonkeyPatch, url: str, answers: list[str], expected: list[tuple[str, str, str | None]]
+    url: str, answers: list[str], expected: list[tuple[str, str, str | None]]
 ) -> None:
     # Documentation addresses count as reserved: the allow-list admits them for this test.
-    monkeypatch.setattr(guard, "socket", FakeResolver({"hooks.example.org": answers}))
-    targets = guard.pinned(url, "203.0.113.0/24,2001:db8::/32")
+    resolver = FakeResolver({"hooks.example.org": answers})
+    targets = guard.pinned(url, "203.0.113.0/24,2001:db8::/32", resolver)
     assert [(t.url, t.host, t.server_name) for t in targets] == expected
 
 
-def test_a_host_the_allow_list_names_is_called_as_it_is(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_host_the_allow_list_names_is_called_as_it_is() -> None:
     resolver = FakeResolver({})
-    monkeypatch.setattr(guard, "socket", resolver)
-    assert guard.pinned("http://hooks.internal/x", "hooks.internal") == []
+    assert guard.pinned("http://hooks.internal/x", "hooks.internal", resolver) == []
     assert resolver.lookups == []
