@@ -138,7 +138,9 @@ EXCLUSIVE_GROUP = "exclusive"
 
 
 UNIT = Path(__file__).parent / "unit"
-WORKERS = 3  # on two cores: the tests often wait (processes, sleeps, sockets), so a third worker fills the gaps (489 s against 557 s)
+# On two cores: the tests often wait (processes, sleeps, sockets), so a third worker fills the
+# gaps (a full run took 489 s with three, 557 s with two).
+WORKERS = 3
 
 
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:

@@ -32,6 +32,7 @@ from typing import Any
 
 import httpx
 
+from bench.common.browser import CHROMIUM_ARGS
 from bench.common.dataset import BATCH, Generator
 from bench.common.processes import serving
 from bench.common.stats import pct, progress
@@ -40,15 +41,6 @@ from service.domain.facts import validate_fact
 from service.settings import Settings
 
 TOKEN = "bench-web-token"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 MOVE_JS = """async ([value, day]) => {
   const t0 = performance.now();
   const slider = document.getElementById('date-slider');

@@ -21,19 +21,11 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
+from bench.common.browser import CHROMIUM_ARGS
 from bench.common.processes import REPO_ROOT, ServiceProcess, serving, wait_until
 
 ADMIN_TOKEN = re.compile(r"Admin token for this run:\s*(\S+)")
 WAIT_MS = 15_000
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 MISSION = "li[data-mission='nato-mission-iraq']"
 
 
