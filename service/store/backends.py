@@ -8,7 +8,7 @@ import orjson
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 
-# Bounded waits on PostgreSQL, so that a request during an outage fails in about a second
+# Bounded waits on PostgreSQL, so that a request during an outage fails within a second
 # (503) instead of hanging: a connection checkout gives up after POOL_TIMEOUT seconds, and
 # connecting after CONNECT_TIMEOUT (libpq counts whole seconds, and advises at least 2).
 POOL_TIMEOUT = 1

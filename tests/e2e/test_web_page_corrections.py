@@ -128,6 +128,7 @@ def test_the_time_axis_switches_show_the_record_as_it_was(
     page.wait_for_function(
         "() => new URLSearchParams(location.search).get('reported_by') === '2020-01-03'", timeout=WAIT_MS
     )
+    lanes_drawn(page)
     page.wait_for_function(
         "() => !document.querySelector(\"#state-panel section[data-actor='nato'] li[data-mission]\")",
         timeout=WAIT_MS,

@@ -134,7 +134,10 @@ def only_own_host(demo: Demo) -> None:
 
 
 def lanes_drawn(page: Any) -> None:
-    page.wait_for_selector("body[data-lanes='drawn']", timeout=WAIT_MS)
+    """The lanes and the fact list drawn for the view the URL now holds: ``data-lanes`` says the
+    first drawing happened, and stays; ``aria-busy`` is true from a view's change (set at once, by
+    the same handler that rewrites the URL) until its lanes are drawn."""
+    page.wait_for_selector("body[data-lanes='drawn'] #lanes:not([aria-busy='true'])", timeout=WAIT_MS)
 
 
 def state_at(page: Any, day: str) -> None:
