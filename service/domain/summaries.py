@@ -9,24 +9,31 @@ combine a few stored summaries instead of folding every fact since the first.
 What a summary holds, per part of the state (``replay.apply_fact``):
 
 - the counts, which add up, and the last event, the right-most one;
-- per mission, ``(status, since, forced, personnel)``: the status is set;
-  ``since`` is replaced when ``forced`` (the status changed inside the block)
-  or when the status differs from the one before; ``personnel`` is replaced
-  unless None;
-- per deployment location, the level as ``Const(v)`` or
-  ``Affine(a, b): x -> max(x + a, b)`` (unknown levels stay unknown through an
-  affine step), and the stored location with whether the block overwrote it.
+- per mission, its status, ``since``, ``forced`` and personnel: the status is
+  set; ``since`` is replaced when ``forced`` (the status changed inside the
+  block) or when the status before differs; the personnel is replaced unless
+  None. After a first block, a second that is forced, or changes the status,
+  gives its status and ``since`` and is forced; otherwise the first's stand.
+- per deployment location, the level as ``Const(b)`` or
+  ``Affine(a, b): x -> max(x + a, b)`` (an unknown level stays unknown through
+  an affine step), and the location to store, with whether the block
+  overwrote it (a deployment report) or only names it (a move, which keeps
+  the stored location, or stores its own where there was none).
 
-A location or mission the block never names is absent from its summary, and
-the identity for it. The mappings keep the order in which the facts first
-named their keys, as the fold does.
+A location or mission the block never names is absent from its summary: the
+identity for it.
+
+The rows of a summary are in the order in which its facts first named their
+keys, as the fold's dicts are; they are JSON arrays already, so that decoding
+a stored summary is nearly free (a read decodes many). Nothing in a summary
+is mutated once built: summaries share their rows.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from service.domain.replay import MISSION_ACTIVE, MISSION_SUSPENDED, STATEMENT_ROLES, location_key
@@ -37,14 +44,14 @@ FORMAT_VERSION = 1
 # and keeps every level an int (in JSON too).
 UNKNOWN = -1
 
-# (status, since, forced, personnel)
-MissionChange = tuple[str, str, bool, int | None]
-# (a, b, overwrite, location): with a None, the level becomes b; otherwise max(level + a, b),
-# with b >= 0 and an unknown level staying unknown. The location is the one stored when the
-# block overwrote it (a deployment report), or when the location was absent before.
-DeploymentChange = tuple[int | None, int, bool, Mapping[str, Any]]
-# (event_id, type, occurred_at)
-LastEvent = tuple[str, str, str]
+# [name, status, since, forced, personnel or None]
+MissionRow = Sequence[Any]
+# [key, a, b, overwrite, location as [[field, value], ...]]: with a None the level becomes b,
+# otherwise max(level + a, b), with b >= 0. Pairs keep the location's field order in any
+# JSON column (JSONB sorts object keys).
+DeploymentRow = Sequence[Any]
+# [event_id, type, occurred_at]
+LastEvent = Sequence[str]
 
 
 class SummaryFormatError(ValueError):
@@ -53,18 +60,15 @@ class SummaryFormatError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Summary:
-    """The effect of a block of one actor's facts on its state.
-
-    Nothing in a summary is mutated once built: summaries share their parts.
-    """
+    """The effect of a block of one actor's facts on its state."""
 
     event_count: int = 0
     perpetrated: int = 0
     targeted: int = 0
     statements: int = 0
     last_event: LastEvent | None = None
-    missions: Mapping[str, MissionChange] = field(default_factory=dict)
-    deployments: Mapping[str, DeploymentChange] = field(default_factory=dict)
+    missions: Sequence[MissionRow] = ()
+    deployments: Sequence[DeploymentRow] = ()
 
 
 IDENTITY = Summary()
@@ -74,31 +78,31 @@ def empty() -> Summary:
     return IDENTITY
 
 
-def then_mission(first: MissionChange, second: MissionChange) -> MissionChange:
-    """``first``, then ``second``, as one change of a mission."""
-    status, since, forced, personnel = second
+def then_mission(first: MissionRow, second: MissionRow) -> MissionRow:
+    """``first``, then ``second``, as one change of the same mission."""
+    name, status, since, forced, personnel = second
     if personnel is None:
-        personnel = first[3]
-    if forced or first[0] != status:
-        return (status, since, True, personnel)
-    return (status, first[1], first[2], personnel)
+        personnel = first[4]
+    if forced or first[1] != status:
+        return [name, status, since, True, personnel]
+    return [name, status, first[2], first[3], personnel]
 
 
-def then_deployment(first: DeploymentChange, second: DeploymentChange) -> DeploymentChange:
-    """``first``, then ``second``, as one change of a deployment."""
-    a2, b2, overwrite, location = second
-    a1, b1, overwrite1, location1 = first
+def then_deployment(first: DeploymentRow, second: DeploymentRow) -> DeploymentRow:
+    """``first``, then ``second``, as one change of the same location."""
+    key, a2, b2, overwrite, location = second
+    _, a1, b1, overwrite1, location1 = first
     if not overwrite:
         overwrite, location = overwrite1, location1
     if a2 is None:
-        return (None, b2, overwrite, location)
+        return [key, None, b2, overwrite, location]
     if a1 is None:
-        return (None, b1 if b1 == UNKNOWN else max(b1 + a2, b2), overwrite, location)
-    return (a1 + a2, max(b1 + a2, b2), overwrite, location)
+        return [key, None, b1 if b1 == UNKNOWN else max(b1 + a2, b2), overwrite, location]
+    return [key, a1 + a2, max(b1 + a2, b2), overwrite, location]
 
 
 class _Accumulator:
-    """A summary being built: owns its dicts, so it may update them in place."""
+    """A summary being built. Its dicts are its own; the rows in them may be shared."""
 
     __slots__ = ("event_count", "perpetrated", "targeted", "statements", "last_event", "missions", "deployments")
 
@@ -108,16 +112,8 @@ class _Accumulator:
         self.targeted = 0
         self.statements = 0
         self.last_event: LastEvent | None = None
-        self.missions: dict[str, MissionChange] = {}
-        self.deployments: dict[str, DeploymentChange] = {}
-
-    def mission(self, name: str, change: MissionChange) -> None:
-        before = self.missions.get(name)
-        self.missions[name] = change if before is None else then_mission(before, change)
-
-    def deployment(self, key: str, change: DeploymentChange) -> None:
-        before = self.deployments.get(key)
-        self.deployments[key] = change if before is None else then_deployment(before, change)
+        self.missions: dict[str, MissionRow] = {}
+        self.deployments: dict[str, DeploymentRow] = {}
 
     def add(self, summary: Summary) -> None:
         self.event_count += summary.event_count
@@ -126,20 +122,29 @@ class _Accumulator:
         self.statements += summary.statements
         if summary.last_event is not None:
             self.last_event = summary.last_event
+        # Inlined `mission` and `deployment`: a read combines many rows.
         missions = self.missions
-        for name, change in summary.missions.items():
-            before = missions.get(name)
-            missions[name] = change if before is None else then_mission(before, change)
+        for row in summary.missions:
+            before = missions.get(row[0])
+            missions[row[0]] = row if before is None else then_mission(before, row)
         deployments = self.deployments
-        for key, step in summary.deployments.items():
-            earlier = deployments.get(key)
-            deployments[key] = step if earlier is None else then_deployment(earlier, step)
+        for row in summary.deployments:
+            before = deployments.get(row[0])
+            deployments[row[0]] = row if before is None else then_deployment(before, row)
+
+    def mission(self, row: MissionRow) -> None:
+        before = self.missions.get(row[0])
+        self.missions[row[0]] = row if before is None else then_mission(before, row)
+
+    def deployment(self, row: DeploymentRow) -> None:
+        before = self.deployments.get(row[0])
+        self.deployments[row[0]] = row if before is None else then_deployment(before, row)
 
     def fact(self, roles: AbstractSet[str], fact: Mapping[str, Any]) -> None:
         """Mirrors ``replay.apply_fact``."""
         kind = fact["type"]
         self.event_count += 1
-        self.last_event = (fact["event_id"], kind, fact["occurred_at"])
+        self.last_event = [fact["event_id"], kind, fact["occurred_at"]]
         if kind == "StrikeOccurred":
             self.perpetrated += "perpetrator" in roles
             self.targeted += "target" in roles
@@ -152,14 +157,14 @@ class _Accumulator:
         kind = fact["type"]
         since = fact["occurred_at"]
         if kind == "MissionSuspended":
-            self.mission(fact["mission"], (MISSION_SUSPENDED, since, False, fact.get("personnel")))
+            self.mission([fact["mission"], MISSION_SUSPENDED, since, False, fact.get("personnel")])
         elif kind == "MissionResumed":
-            self.mission(fact["mission"], (MISSION_ACTIVE, since, False, None))
+            self.mission([fact["mission"], MISSION_ACTIVE, since, False, None])
         elif kind == "PersonnelDeployed":
             location = fact["location"]
-            self.deployment(location_key(location), (None, fact["personnel"], True, dict(location)))
+            self.deployment([location_key(location), None, fact["personnel"], True, _pairs(location)])
             if fact.get("mission"):
-                self.mission(fact["mission"], (MISSION_ACTIVE, since, False, fact["personnel"]))
+                self.mission([fact["mission"], MISSION_ACTIVE, since, False, fact["personnel"]])
         elif kind == "PersonnelRepositioned":
             count = fact.get("personnel")
             if fact.get("from"):
@@ -168,9 +173,11 @@ class _Accumulator:
                 self._move(fact["to"], count)
 
     def _move(self, location: Mapping[str, Any], delta: int | None) -> None:
-        # A location never seen starts at a known 0: the location is stored as if absent.
-        change = (None, UNKNOWN, False, dict(location)) if delta is None else (delta, 0, False, dict(location))
-        self.deployment(location_key(location), change)
+        key = location_key(location)
+        if delta is None:
+            self.deployment([key, None, UNKNOWN, False, _pairs(location)])
+        else:
+            self.deployment([key, delta, 0, False, _pairs(location)])
 
     def summary(self) -> Summary:
         return Summary(
@@ -179,9 +186,13 @@ class _Accumulator:
             self.targeted,
             self.statements,
             self.last_event,
-            self.missions,
-            self.deployments,
+            tuple(self.missions.values()),
+            tuple(self.deployments.values()),
         )
+
+
+def _pairs(location: Mapping[str, Any]) -> list[list[Any]]:
+    return [[name, value] for name, value in location.items()]
 
 
 def summarize(rows: Iterable[tuple[AbstractSet[str], Mapping[str, Any]]]) -> Summary:
@@ -194,10 +205,6 @@ def summarize(rows: Iterable[tuple[AbstractSet[str], Mapping[str, Any]]]) -> Sum
 
 def combine(left: Summary, right: Summary) -> Summary:
     """The summary of ``left``'s facts followed by ``right``'s."""
-    if left is IDENTITY:
-        return right
-    if right is IDENTITY:
-        return left
     return combine_all((left, right))
 
 
@@ -210,14 +217,14 @@ def combine_all(summaries: Iterable[Summary]) -> Summary:
 
 
 def state_of(summary: Summary) -> dict[str, Any]:
-    """The state that ``replay.fold_inputs`` gives for the summarised facts: a fresh dict, the caller's to change."""
+    """The state ``replay.fold_inputs`` gives for the summarised facts; a fresh dict, the caller's to change."""
     last = summary.last_event
     return {
         "missions": {
             name: {"status": status, "since": since, "personnel": personnel}
-            for name, (status, since, _, personnel) in summary.missions.items()
+            for name, status, since, _, personnel in summary.missions
         },
-        "deployments": {key: _deployment_state(change) for key, change in summary.deployments.items()},
+        "deployments": {row[0]: _deployment_state(row) for row in summary.deployments},
         "strikes": {"perpetrated": summary.perpetrated, "targeted": summary.targeted},
         "statements": summary.statements,
         "event_count": summary.event_count,
@@ -225,16 +232,16 @@ def state_of(summary: Summary) -> dict[str, Any]:
     }
 
 
-def _deployment_state(change: DeploymentChange) -> dict[str, Any]:
-    a, b, _, location = change
-    # Before the first fact the location is absent: a known 0.
+def _deployment_state(row: DeploymentRow) -> dict[str, Any]:
+    _, a, b, _, location = row
+    # Before the first fact every location is absent: a known 0.
     level = b if a is None else max(a, b)
     known = level != UNKNOWN
     return {"personnel": level if known else None, "personnel_known": known, "location": dict(location)}
 
 
 def to_json(summary: Summary) -> list[Any]:
-    """A JSON-ready form. Ordered mappings are lists of pairs, since JSONB would sort object keys."""
+    """A JSON-ready form: ``[format, events, perpetrated, targeted, statements, last, missions, deployments]``."""
     return [
         FORMAT_VERSION,
         summary.event_count,
@@ -242,30 +249,22 @@ def to_json(summary: Summary) -> list[Any]:
         summary.targeted,
         summary.statements,
         summary.last_event,
-        [[name, *change] for name, change in summary.missions.items()],
-        [
-            [key, a, b, overwrite, list(location.items())]
-            for key, (a, b, overwrite, location) in summary.deployments.items()
-        ],
+        list(summary.missions),
+        list(summary.deployments),
     ]
 
 
 def from_json(obj: Any) -> Summary:
-    """The summary ``to_json`` gave ``obj`` for; raises SummaryFormatError for anything else."""
-    try:
-        version, events, perpetrated, targeted, statements, last, missions, deployments = obj
-        if version != FORMAT_VERSION:
-            raise SummaryFormatError(f"a summary of format {version!r}; this service reads format {FORMAT_VERSION}")
-        return Summary(
-            events,
-            perpetrated,
-            targeted,
-            statements,
-            None if last is None else (last[0], last[1], last[2]),
-            {name: (status, since, forced, personnel) for name, status, since, forced, personnel in missions},
-            {key: (a, b, overwrite, dict(location)) for key, a, b, overwrite, location in deployments},
-        )
-    except (TypeError, ValueError) as exc:
-        if isinstance(exc, SummaryFormatError):
-            raise
-        raise SummaryFormatError(f"not a stored summary: {exc}") from None
+    """The summary ``to_json`` gave ``obj`` for; raises SummaryFormatError for anything else.
+
+    The rows are taken as they are, unchecked: they are what ``to_json`` wrote, and a read
+    decodes many summaries.
+    """
+    if not isinstance(obj, list) or len(obj) != 8:
+        raise SummaryFormatError("a stored summary is a JSON array of 8 items")
+    version, events, perpetrated, targeted, statements, last, missions, deployments = obj
+    if version != FORMAT_VERSION:
+        raise SummaryFormatError(f"a summary of format {version!r}; this service reads format {FORMAT_VERSION}")
+    if not (isinstance(missions, list) and isinstance(deployments, list)):
+        raise SummaryFormatError("a stored summary's missions and deployments are JSON arrays")
+    return Summary(events, perpetrated, targeted, statements, last, tuple(missions), tuple(deployments))

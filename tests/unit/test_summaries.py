@@ -190,7 +190,11 @@ def test_a_suspension_and_resumption_inside_a_block_moves_since_after_an_active_
     assert state == fold_inputs(first + second)
 
 
-@pytest.mark.parametrize("obj", [None, [], [2, 0, 0, 0, 0, None, [], []], [1, 0, 0, 0, 0, None, [["m"]], []], "x"])
+@pytest.mark.parametrize(
+    "obj",
+    [None, "x", [], to_json(IDENTITY)[:-1], [2, *to_json(IDENTITY)[1:]], [*to_json(IDENTITY)[:6], {}, []]],
+    ids=["null", "string", "empty", "short", "another format", "missions not an array"],
+)
 def test_anything_but_a_stored_summary_is_refused(obj: Any) -> None:
     with pytest.raises(SummaryFormatError):
         from_json(obj)
@@ -215,45 +219,44 @@ def row(kind: str, day: int, **fields: Any) -> Row:
 # Each breaks one rule of composition (the originals are the names imported above); the
 # property must find a history that shows it.
 def _mission_ignoring_later_forced(first: Any, second: Any) -> Any:
-    status, since, _, personnel = second
-    personnel = first[3] if personnel is None else personnel
-    if first[0] != status:
-        return (status, since, True, personnel)
-    return (status, first[1], first[2], personnel)
+    name, status, since, _, personnel = second
+    personnel = first[4] if personnel is None else personnel
+    if first[1] != status:
+        return [name, status, since, True, personnel]
+    return [name, status, first[2], first[3], personnel]
 
 
 def _mission_dropping_forced(first: Any, second: Any) -> Any:
-    status, since, _, personnel = then_mission(first, second)
-    return (status, since, False, personnel)
+    name, status, since, _, personnel = then_mission(first, second)
+    return [name, status, since, False, personnel]
 
 
 def _mission_keeping_first_personnel(first: Any, second: Any) -> Any:
-    status, since, forced, _ = then_mission(first, second)
-    return (status, since, forced, first[3] if first[3] is not None else second[3])
+    *composed, _ = then_mission(first, second)
+    return [*composed, first[4] if first[4] is not None else second[4]]
 
 
-def _levels_in_the_wrong_order(first: Any, second: Any) -> Any:
+def _deployments_in_the_wrong_order(first: Any, second: Any) -> Any:
     return then_deployment(second, first)
 
 
 def _affine_bounds_swapped(first: Any, second: Any) -> Any:
-    a1, b1, overwrite1, location1 = first
-    a2, b2, overwrite2, location2 = second
-    if a1 is None or a2 is None:
-        return then_deployment(first, second)
-    return (a1 + a2, max(b2 + a1, b1), *(second[2:] if overwrite2 else first[2:]))
+    key, a, b, overwrite, location = then_deployment(first, second)
+    if first[1] is None or second[1] is None:
+        return [key, a, b, overwrite, location]
+    return [key, a, max(second[2] + first[1], first[2]), overwrite, location]
 
 
 def _location_never_overwritten(first: Any, second: Any) -> Any:
-    a, b, _, _ = then_deployment(first, second)
-    return (a, b, first[2], first[3])
+    key, a, b, _, _ = then_deployment(first, second)
+    return [key, a, b, first[3], first[4]]
 
 
 BROKEN: dict[str, tuple[str, Callable[[Any, Any], Any]]] = {
     "later forced ignored": ("then_mission", _mission_ignoring_later_forced),
     "forced dropped": ("then_mission", _mission_dropping_forced),
     "first personnel kept": ("then_mission", _mission_keeping_first_personnel),
-    "levels in the wrong order": ("then_deployment", _levels_in_the_wrong_order),
+    "deployments in the wrong order": ("then_deployment", _deployments_in_the_wrong_order),
     "affine bounds swapped": ("then_deployment", _affine_bounds_swapped),
     "location never overwritten": ("then_deployment", _location_never_overwritten),
 }

@@ -1,0 +1,106 @@
+"""Stored partial folds: decoding and combining block summaries, beside folding the same facts.
+
+    .venv/bin/python -m bench.summaries [--blocks 100] [--block-facts 16,64,256] [--locations 300,20]
+                                        [--runs 200]
+
+One actor's history in the shape of the benchmark store's (``bench/common/dataset.py``: its type
+mix, six missions, known and unknown counts, moves with one or two ends), in which the actor
+plays each fact's main role, over ``--locations`` sites (300 is the dataset's; the busiest actor
+of a large store meets them all). For each block size and site count the history is cut into
+``--blocks`` blocks of ``--block-facts`` facts, each summarised (``service.domain.summaries``) and
+kept as the JSON bytes a database column would hold. Then, in the same run, each as the median
+and p99 of ``--runs`` runs (after one warm-up):
+
+* fold: ``replay.fold_inputs`` over all the blocks' facts, already decoded: a state read today,
+  without its SQL and JSON decoding;
+* loads: ``orjson.loads`` of the stored summaries (the driver's share of a read);
+* combine: ``from_json`` of each, ``combine_all`` and ``state_of``: the work this module adds.
+
+It prints the machine, the bytes per stored summary and the figures; the combined state is checked
+against the fold before anything is timed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+
+from bench.common.dataset import Generator
+from bench.common.machine import machine_info
+from bench.common.stats import pct, progress, table
+from service.domain.facts import validate_fact
+from service.domain.replay import fold_input, fold_inputs, roles_by_actor
+from service.domain.summaries import combine_all, from_json, state_of, summarize, to_json
+
+Row = tuple[frozenset[str], dict[str, Any]]
+
+
+def history(facts: int, locations: int, seed: int = 7) -> list[Row]:
+    """(roles, fold input) of ``facts`` generated facts for their first-named actor, in fact order."""
+    generator = Generator(actors=1000, seed=seed, zipf_s=0.62)
+    generator.locations = generator.locations[:locations]
+    records = [validate_fact(generator.fact(i)[0]).to_record() for i in range(facts)]
+    records.sort(key=lambda record: record["occurred_at"])
+    rows = []
+    for record in records:
+        roles = frozenset(roles_by_actor(record)[record["actors"][0]["id"]])
+        rows.append((roles, fold_input(record, roles)))
+    return rows
+
+
+def timed(work: Callable[[], object], runs: int) -> list[float]:
+    work()
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        work()
+        times.append((time.perf_counter() - start) * 1000)
+    return times
+
+
+def measure(block_facts: int, locations: int, args: argparse.Namespace) -> tuple[str, ...]:
+    rows = history(block_facts * args.blocks, locations)
+    blocks = [rows[i : i + block_facts] for i in range(0, len(rows), block_facts)]
+    stored = [orjson.dumps(to_json(summarize(block))) for block in blocks]
+    decoded = [orjson.loads(raw) for raw in stored]
+    if orjson.dumps(state_of(combine_all(map(from_json, decoded)))) != orjson.dumps(fold_inputs(rows)):
+        raise SystemExit("the combined summaries do not give the fold's state")
+    fold = timed(lambda: fold_inputs(rows), args.runs)
+    loads = timed(lambda: [orjson.loads(raw) for raw in stored], args.runs)
+    combine = timed(lambda: state_of(combine_all(map(from_json, decoded))), args.runs)
+    sizes = [len(raw) for raw in stored]
+    return (
+        f"{block_facts}",
+        f"{locations}",
+        f"{statistics.median(sizes):,.0f}",
+        *(f"{statistics.median(t):.3f} / {pct(t, 99):.3f}" for t in (fold, loads, combine)),
+    )
+
+
+def main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.summaries", description=(__doc__ or "").split("\n")[0])
+    parser.add_argument("--blocks", type=int, default=100)
+    parser.add_argument("--block-facts", default="16,64,256", help="comma list of facts per block")
+    parser.add_argument("--locations", default="300,20", help="comma list of site counts")
+    parser.add_argument("--runs", type=int, default=200)
+    args = parser.parse_args(argv)
+    for key, value in machine_info().items():
+        print(f"{key}: {value}")
+    print(f"{args.blocks} summaries per read; milliseconds per read, median / p99 of {args.runs} runs")
+    lines = []
+    for block_facts in (int(n) for n in args.block_facts.split(",")):
+        for locations in (int(n) for n in args.locations.split(",")):
+            progress(f"blocks of {block_facts} facts over {locations} sites ...")
+            lines.append(measure(block_facts, locations, args))
+    header = ("facts/block", "sites", "bytes/summary", "fold facts", "loads", "from_json+combine+state_of")
+    table(header, lines)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
