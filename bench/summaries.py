@@ -9,7 +9,7 @@ plays each fact's main role, over ``--locations`` sites (300 is the dataset's; t
 of a large store meets them all). For each block size and site count the history is cut into
 ``--blocks`` blocks of ``--block-facts`` facts, each summarised (``service.domain.summaries``) and
 kept as the JSON bytes a database column would hold. Then, in the same run, each as the median
-and p99 of ``--runs`` runs (after one warm-up):
+and p99 of ``--runs`` runs of process CPU time (after one warm-up; the three take turns):
 
 * fold: ``replay.fold_inputs`` over all the blocks' facts, already decoded: a state read today,
   without its SQL and JSON decoding;
@@ -37,6 +37,7 @@ from bench.common.stats import pct, progress, table
 from service.domain.facts import validate_fact
 from service.domain.replay import fold_input, fold_inputs, roles_by_actor
 from service.domain.summaries import combine_all, from_json, state_of, summarize, to_json
+from service.runtime import tune_garbage_collector
 
 Row = tuple[frozenset[str], dict[str, Any]]
 
@@ -54,13 +55,19 @@ def history(facts: int, locations: int, seed: int = 7) -> list[Row]:
     return rows
 
 
-def timed(work: Callable[[], object], runs: int) -> list[float]:
-    work()
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        work()
-        times.append((time.perf_counter() - start) * 1000)
+def timed(works: list[Callable[[], object]], runs: int) -> list[list[float]]:
+    """CPU milliseconds per run of each.
+
+    CPU time, not wall time: on a shared machine a run waits for a core as long as it computes.
+    The works take turns, so that what noise is left (caches, frequency) falls on all.
+    """
+    times: list[list[float]] = [[] for _ in works]
+    for run in range(runs + 1):
+        for work, series in zip(works, times, strict=True):
+            start = time.process_time()
+            work()
+            if run:  # the first is a warm-up
+                series.append((time.process_time() - start) * 1000)
     return times
 
 
@@ -71,9 +78,15 @@ def measure(block_facts: int, locations: int, args: argparse.Namespace) -> tuple
     decoded = [orjson.loads(raw) for raw in stored]
     if orjson.dumps(state_of(combine_all(map(from_json, decoded)))) != orjson.dumps(fold_inputs(rows)):
         raise SystemExit("the combined summaries do not give the fold's state")
-    fold = timed(lambda: fold_inputs(rows), args.runs)
-    loads = timed(lambda: [orjson.loads(raw) for raw in stored], args.runs)
-    combine = timed(lambda: state_of(combine_all(map(from_json, decoded))), args.runs)
+    tune_garbage_collector()  # as the service does: what was built so far is never scanned
+    fold, loads, combine = timed(
+        [
+            lambda: fold_inputs(rows),
+            lambda: [orjson.loads(raw) for raw in stored],
+            lambda: state_of(combine_all(map(from_json, decoded))),
+        ],
+        args.runs,
+    )
     sizes = [len(raw) for raw in stored]
     return (
         f"{block_facts}",
@@ -92,7 +105,7 @@ def main(argv: list[str]) -> None:
     args = parser.parse_args(argv)
     for key, value in machine_info().items():
         print(f"{key}: {value}")
-    print(f"{args.blocks} summaries per read; milliseconds per read, median / p99 of {args.runs} runs")
+    print(f"{args.blocks} summaries per read; CPU milliseconds per read, median / p99 of {args.runs} runs")
     lines = []
     for block_facts in (int(n) for n in args.block_facts.split(",")):
         for locations in (int(n) for n in args.locations.split(",")):
