@@ -46,9 +46,9 @@ UNKNOWN = -1
 
 # [name, status, since, forced, personnel or None]
 MissionRow = Sequence[Any]
-# [key, a, b, overwrite, location as [[field, value], ...]]: with a None the level becomes b,
-# otherwise max(level + a, b), with b >= 0. Pairs keep the location's field order in any
-# JSON column (JSONB sorts object keys).
+# [key, a, b, overwrite, location as [field, value, field, value, ...]]: with a None the level
+# becomes b, otherwise max(level + a, b), with b >= 0. A flat list keeps the location's field
+# order in any JSON column (JSONB sorts object keys) and decodes as one object.
 DeploymentRow = Sequence[Any]
 # [event_id, type, occurred_at]
 LastEvent = Sequence[str]
@@ -162,7 +162,7 @@ class _Accumulator:
             self.mission([fact["mission"], MISSION_ACTIVE, since, False, None])
         elif kind == "PersonnelDeployed":
             location = fact["location"]
-            self.deployment([location_key(location), None, fact["personnel"], True, _pairs(location)])
+            self.deployment([location_key(location), None, fact["personnel"], True, _flat(location)])
             if fact.get("mission"):
                 self.mission([fact["mission"], MISSION_ACTIVE, since, False, fact["personnel"]])
         elif kind == "PersonnelRepositioned":
@@ -175,9 +175,9 @@ class _Accumulator:
     def _move(self, location: Mapping[str, Any], delta: int | None) -> None:
         key = location_key(location)
         if delta is None:
-            self.deployment([key, None, UNKNOWN, False, _pairs(location)])
+            self.deployment([key, None, UNKNOWN, False, _flat(location)])
         else:
-            self.deployment([key, delta, 0, False, _pairs(location)])
+            self.deployment([key, delta, 0, False, _flat(location)])
 
     def summary(self) -> Summary:
         return Summary(
@@ -191,8 +191,8 @@ class _Accumulator:
         )
 
 
-def _pairs(location: Mapping[str, Any]) -> list[list[Any]]:
-    return [[name, value] for name, value in location.items()]
+def _flat(location: Mapping[str, Any]) -> list[Any]:
+    return [item for pair in location.items() for item in pair]
 
 
 def summarize(rows: Iterable[tuple[AbstractSet[str], Mapping[str, Any]]]) -> Summary:
@@ -237,7 +237,8 @@ def _deployment_state(row: DeploymentRow) -> dict[str, Any]:
     # Before the first fact every location is absent: a known 0.
     level = b if a is None else max(a, b)
     known = level != UNKNOWN
-    return {"personnel": level if known else None, "personnel_known": known, "location": dict(location)}
+    fields = dict(zip(location[::2], location[1::2], strict=True))
+    return {"personnel": level if known else None, "personnel_known": known, "location": fields}
 
 
 def to_json(summary: Summary) -> list[Any]:
