@@ -122,7 +122,8 @@ class _Accumulator:
         self.statements += summary.statements
         if summary.last_event is not None:
             self.last_event = summary.last_event
-        # Inlined `mission` and `deployment`: a read combines many rows.
+        # `mission` and `deployment` inlined: combining 100 summaries of 64 facts over 300 sites
+        # took 0.86 ms of CPU with the calls, 0.76 without (bench.summaries' data).
         missions = self.missions
         for row in summary.missions:
             before = missions.get(row[0])

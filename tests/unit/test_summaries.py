@@ -190,6 +190,18 @@ def test_a_suspension_and_resumption_inside_a_block_moves_since_after_an_active_
     assert state == fold_inputs(first + second)
 
 
+def test_a_level_emptied_in_one_block_and_refilled_in_the_next_is_the_refill() -> None:
+    kuwait = {"name": "Kuwait", "country": "KW"}
+    first = [
+        row("PersonnelDeployed", 1, personnel=100, location=kuwait),
+        row("PersonnelRepositioned", 2, personnel=450, **{"from": kuwait}),  # 450 of 100 leave: 0
+    ]
+    second = [row("PersonnelRepositioned", 3, personnel=20, to=kuwait)]
+    state = state_of(combine(stored(summarize(first)), stored(summarize(second))))
+    assert state["deployments"]["KW"] == {"personnel": 20, "personnel_known": True, "location": kuwait}
+    assert state == fold_inputs(first + second)
+
+
 @pytest.mark.parametrize(
     "obj",
     [None, "x", [], to_json(IDENTITY)[:-1], [2, *to_json(IDENTITY)[1:]], [*to_json(IDENTITY)[:6], {}, []]],
