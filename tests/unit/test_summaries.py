@@ -11,9 +11,10 @@ import pytest
 from hypothesis import HealthCheck, Phase, find, given, settings
 from hypothesis import strategies as st
 
+from service.demo import demo_data
 from service.domain import summaries
-from service.domain.facts import FACT_TYPES, ROLES
-from service.domain.replay import fold_input, fold_inputs
+from service.domain.facts import FACT_TYPES, ROLES, validate_fact
+from service.domain.replay import fold_input, fold_inputs, roles_by_actor
 from service.domain.summaries import (
     IDENTITY,
     Summary,
@@ -171,6 +172,16 @@ def test_a_summary_survives_a_round_trip_through_json(history: list[Row]) -> Non
     back = stored(summary)
     assert back == summary
     assert json_bytes(to_json(back)) == json_bytes(to_json(summary))
+
+
+def test_the_demo_data_cut_anywhere_gives_every_actor_its_fold_state() -> None:
+    facts = sorted((validate_fact(raw).to_record() for raw in demo_data()["events"]), key=lambda f: f["occurred_at"])
+    for actor in sorted({ref["id"] for f in facts for ref in f["actors"]}):
+        rows = [(frozenset(r), fold_input(f, r)) for f in facts if (r := roles_by_actor(f).get(actor))]
+        expected = json_bytes(fold_inputs(rows))
+        for cut in range(len(rows) + 1):
+            combined = combine(stored(summarize(rows[:cut])), stored(summarize(rows[cut:])))
+            assert json_bytes(state_of(combined)) == expected, (actor, cut)
 
 
 def test_state_of_gives_a_dict_of_its_own() -> None:
