@@ -46,9 +46,9 @@ UNKNOWN = -1
 
 # [name, status, since, forced, personnel or None]
 MissionRow = Sequence[Any]
-# [key, a, b, overwrite, location as [field, value, field, value, ...]]: with a None the level
-# becomes b, otherwise max(level + a, b), with b >= 0. A flat list keeps the location's field
-# order in any JSON column (JSONB sorts object keys) and decodes as one object.
+# [key, a, b, overwrite, location]: with a None the level becomes b, otherwise max(level + a, b),
+# with b >= 0. The location is a JSON object, as in ``fact_actors.fold``: a column that keeps
+# object keys in order (JSON, not JSONB) gives the state's location in the fold's field order.
 DeploymentRow = Sequence[Any]
 # [event_id, type, occurred_at]
 LastEvent = Sequence[str]
@@ -163,7 +163,7 @@ class _Accumulator:
             self.mission([fact["mission"], MISSION_ACTIVE, since, False, None])
         elif kind == "PersonnelDeployed":
             location = fact["location"]
-            self.deployment([location_key(location), None, fact["personnel"], True, _flat(location)])
+            self.deployment([location_key(location), None, fact["personnel"], True, dict(location)])
             if fact.get("mission"):
                 self.mission([fact["mission"], MISSION_ACTIVE, since, False, fact["personnel"]])
         elif kind == "PersonnelRepositioned":
@@ -176,9 +176,9 @@ class _Accumulator:
     def _move(self, location: Mapping[str, Any], delta: int | None) -> None:
         key = location_key(location)
         if delta is None:
-            self.deployment([key, None, UNKNOWN, False, _flat(location)])
+            self.deployment([key, None, UNKNOWN, False, dict(location)])
         else:
-            self.deployment([key, delta, 0, False, _flat(location)])
+            self.deployment([key, delta, 0, False, dict(location)])
 
     def summary(self) -> Summary:
         return Summary(
@@ -190,10 +190,6 @@ class _Accumulator:
             tuple(self.missions.values()),
             tuple(self.deployments.values()),
         )
-
-
-def _flat(location: Mapping[str, Any]) -> list[Any]:
-    return [item for pair in location.items() for item in pair]
 
 
 def summarize(rows: Iterable[tuple[AbstractSet[str], Mapping[str, Any]]]) -> Summary:
@@ -238,8 +234,7 @@ def _deployment_state(row: DeploymentRow) -> dict[str, Any]:
     # Before the first fact every location is absent: a known 0.
     level = b if a is None else max(a, b)
     known = level != UNKNOWN
-    fields = dict(zip(location[::2], location[1::2], strict=True))
-    return {"personnel": level if known else None, "personnel_known": known, "location": fields}
+    return {"personnel": level if known else None, "personnel_known": known, "location": dict(location)}
 
 
 def to_json(summary: Summary) -> list[Any]:
