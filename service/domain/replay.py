@@ -13,6 +13,8 @@ from typing import Any
 from service.domain.facts import slugify
 
 STATEMENT_ROLES = frozenset({"speaker", "on_behalf_of"})
+MISSION_ACTIVE = "active"
+MISSION_SUSPENDED = "suspended"
 
 
 def location_key(location: Mapping[str, Any]) -> str:
@@ -87,9 +89,9 @@ def _apply_as_actor(state: dict[str, Any], fact: Mapping[str, Any]) -> None:
     deployments = state["deployments"]
     mission = fact.get("mission")
     if kind == "MissionSuspended":
-        _set_mission(missions, fact["mission"], "suspended", fact["occurred_at"], fact.get("personnel"))
+        _set_mission(missions, fact["mission"], MISSION_SUSPENDED, fact["occurred_at"], fact.get("personnel"))
     elif kind == "MissionResumed":
-        _set_mission(missions, fact["mission"], "active", fact["occurred_at"], None)
+        _set_mission(missions, fact["mission"], MISSION_ACTIVE, fact["occurred_at"], None)
     elif kind == "PersonnelDeployed":
         location = fact["location"]
         deployments[location_key(location)] = {
@@ -98,7 +100,7 @@ def _apply_as_actor(state: dict[str, Any], fact: Mapping[str, Any]) -> None:
             "location": location,
         }
         if mission:
-            _set_mission(missions, mission, "active", fact["occurred_at"], fact["personnel"])
+            _set_mission(missions, mission, MISSION_ACTIVE, fact["occurred_at"], fact["personnel"])
     elif kind == "PersonnelRepositioned":
         count = fact.get("personnel")
         if fact.get("from"):
