@@ -34,114 +34,22 @@ by R and never ended. Otherwise the read looks inside.
 
 from __future__ import annotations
 
-from bisect import bisect_right
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, or_, select, tuple_, update
+from sqlalchemy import Connection, func, select, tuple_
 
-from service.domain import summaries
-from service.domain.revisions import STATUS_ACTIVE
-from service.readmodels.tables import fact_actors, fold_blocks
-from service.store.sql import insert_rows
+from service.readmodels.checkpoint_levels import MAX_KEY, MIN_KEY, Changed, Key, Level, end_of, start_of
+from service.readmodels.tables import fact_actors
 
-Key = tuple[int, int]
-MIN_KEY: Key = (-(2**63), -(2**63))
-MAX_KEY: Key = (2**63 - 1, 2**63 - 1)
 # Level-0 blocks hold fanout..2*fanout rows; bench/targets/checkpoints.py measured 16, 32 and 64.
 FANOUT = 32
 
-fb = fold_blocks
-
-
-def start_of(table: Any) -> Any:
-    return tuple_(table.c.start_occurred_us, table.c.start_position)
-
-
-def end_of(table: Any) -> Any:
-    return tuple_(table.c.end_occurred_us, table.c.end_position)
+__all__ = ["FANOUT", "MAX_KEY", "MIN_KEY", "Key", "backfill", "end_of", "maintain", "row_key", "start_of", "touches"]
 
 
 def row_key(table: Any) -> Any:
     return tuple_(table.c.occurred_us, table.c.first_position)
-
-
-@dataclass(frozen=True)
-class Item:
-    """What a block version is computed from: an actor's row (level 0) or a block version below."""
-
-    start: Key
-    end: Key | None  # None: a row, which sits at one key
-    recorded_us: int
-    superseded_us: int | None
-    count: int
-    max_reported_us: int | None
-    summary: summaries.Summary | None  # None: a row that no current view folds
-    pair: tuple[frozenset[str], Mapping[str, Any]] | None = None  # a row's (roles, fold input)
-
-    def valid_at(self, t: int) -> bool:
-        return self.recorded_us <= t and (self.superseded_us is None or self.superseded_us > t)
-
-
-@dataclass(frozen=True)
-class Block:
-    start: Key
-    end: Key
-    recorded_us: int | None  # None: a block of a level that has no version yet
-
-
-@dataclass
-class Changed:
-    """A key touched in this batch: when, and (a block below) its latest version's start before."""
-
-    times: set[int]
-    floor: int | None = None
-
-
-def _max(values: Iterable[int | None]) -> int | None:
-    present = [v for v in values if v is not None]
-    return max(present) if present else None
-
-
-def row_item(row: Any) -> Item:
-    folded = row.status == STATUS_ACTIVE and row.reported_until_us is None
-    pair = (frozenset(row.roles[1:-1].split(",")), row.fold) if folded else None
-    return Item(
-        start=(row.occurred_us, row.first_position),
-        end=None,
-        recorded_us=row.recorded_us,
-        superseded_us=row.superseded_us,
-        count=1,
-        max_reported_us=max(row.reported_from_us, row.reported_until_us or row.reported_from_us),
-        summary=None,
-        pair=pair,
-    )
-
-
-def block_item(row: Any) -> Item:
-    return Item(
-        start=(row.start_occurred_us, row.start_position),
-        end=(row.end_occurred_us, row.end_position),
-        recorded_us=row.recorded_us,
-        superseded_us=row.superseded_us,
-        count=row.fact_count,
-        max_reported_us=row.max_reported_us,
-        summary=summaries.from_json(row.summary),
-    )
-
-
-ROW_COLUMNS = (
-    fact_actors.c.occurred_us,
-    fact_actors.c.first_position,
-    fact_actors.c.recorded_us,
-    fact_actors.c.superseded_us,
-    fact_actors.c.reported_from_us,
-    fact_actors.c.reported_until_us,
-    fact_actors.c.status,
-    fact_actors.c.roles,
-    fact_actors.c.fold,
-)
 
 
 def touches(
@@ -169,192 +77,18 @@ def touches(
 
 
 def maintain(conn: Connection, found: Mapping[str, Iterable[tuple[Key, int]]], fanout: int = FANOUT) -> None:
-    """Re-version the blocks that contain the touched keys, level by level up to the top."""
-    for actor_id in sorted(found):
-        changed: dict[Key, Changed] = {}
-        for key, t in found[actor_id]:
-            changed.setdefault(key, Changed(set())).times.add(t)
-        level = 0
-        while changed:
-            changed = _Level(conn, actor_id, level, fanout).update(changed)
-            level += 1
-
-
-class _Level:
-    """One level of one actor's blocks, while a batch re-versions it."""
-
-    def __init__(self, conn: Connection, actor_id: str, level: int, fanout: int):
-        self.conn = conn
-        self.actor_id = actor_id
-        self.level = level
-        self.fanout = fanout
-
-    def current(self) -> list[Block]:
-        rows = self.conn.execute(
-            select(
-                fb.c.start_occurred_us, fb.c.start_position, fb.c.end_occurred_us, fb.c.end_position, fb.c.recorded_us
-            )
-            .where(fb.c.actor_id == self.actor_id, fb.c.level == self.level, fb.c.superseded_us.is_(None))
-            .order_by(fb.c.start_occurred_us, fb.c.start_position)
-        ).all()
-        return [Block((r[0], r[1]), (r[2], r[3]), r[4]) for r in rows]
-
-    def update(self, below: Mapping[Key, Changed]) -> dict[Key, Changed]:
-        """Re-version the blocks holding the changed keys (rows, or blocks below); what changed here."""
-        blocks = self.current()
-        if not blocks:
-            if self.level > 0 and self._count(self.level - 1) <= 2 * self.fanout:
-                return {}  # the level below is the top one
-            blocks = [Block(MIN_KEY, MAX_KEY, None)]
-        starts = [block.start for block in blocks]
-        grouped: dict[int, dict[Key, Changed]] = {}
-        for key, change in below.items():
-            grouped.setdefault(bisect_right(starts, key) - 1, {})[key] = change
-        changed: dict[Key, Changed] = {}
-        for index, inside in sorted(grouped.items()):
-            changed.update(self._reversion(blocks[index], inside))
-        return changed
-
-    def _count(self, level: int) -> int:
-        return int(
-            self.conn.execute(
-                select(func.count()).where(
-                    fb.c.actor_id == self.actor_id, fb.c.level == level, fb.c.superseded_us.is_(None)
-                )
-            ).scalar_one()
-        )
-
-    def _reversion(self, block: Block, inside: Mapping[Key, Changed]) -> dict[Key, Changed]:
-        times = set().union(*(change.times for change in inside.values()))
-        items = self._items(block, min(times))
-        unchanged = (i.recorded_us for i in items if i.superseded_us is None and i.start not in inside)
-        floors = [block.recorded_us, *(c.floor for c in inside.values())]
-        if self.level > 0:
-            floors.extend(unchanged)
-        floor = _max(floors)
-        first = min(times)
-        if floor is not None and first <= floor:
-            emitted = sorted({t for t in times if t >= floor} | {floor})
-        else:
-            emitted = sorted(times)
-        self._close(block, first, gap=floor is not None and first <= floor)
-        if emitted[0] > first:  # items are needed only from the first emission on
-            items = [i for i in items if i.superseded_us is None or i.superseded_us > emitted[0]]
-        rows: list[dict[str, Any]] = []
-        made: dict[Key, Changed] = {}
-        for start, end in self._pieces(block, items, emitted[-1]):
-            within = [i for i in items if start <= i.start < end]
-            rows.extend(self._versions(start, end, within, emitted))
-            made[start] = Changed(set(emitted), floor=floor)
-        if rows:
-            insert_rows(self.conn, fold_blocks, rows)
-        return made
-
-    def _items(self, block: Block, since: int) -> list[Item]:
-        if self.level == 0:
-            fa = fact_actors
-            query = select(*ROW_COLUMNS).where(
-                fa.c.actor_id == self.actor_id,
-                or_(fa.c.superseded_us.is_(None), fa.c.superseded_us > since),
-                *_key_range(row_key(fa), block.start, block.end),
-            )
-            return [row_item(row) for row in self.conn.execute(query)]
-        query = select(fb).where(
-            fb.c.actor_id == self.actor_id,
-            fb.c.level == self.level - 1,
-            or_(fb.c.superseded_us.is_(None), fb.c.superseded_us > since),
-            *_key_range(start_of(fb), block.start, block.end),
-        )
-        return [block_item(row) for row in self.conn.execute(query)]
-
-    def _close(self, block: Block, at_us: int, *, gap: bool) -> None:
-        """End the versions of the block's range that hold after ``at_us`` there."""
-        if block.recorded_us is None:
-            return
-        mine = [fb.c.actor_id == self.actor_id, fb.c.level == self.level]
-        if not gap:
-            self.conn.execute(
-                update(fb)
-                .where(*mine, start_of(fb) == tuple_(*block.start), fb.c.superseded_us.is_(None))
-                .values(superseded_us=at_us)
-            )
-            return
-        overlapping = [
-            *mine,
-            or_(fb.c.superseded_us.is_(None), fb.c.superseded_us > at_us),
-            start_of(fb) < tuple_(*block.end),
-            end_of(fb) > tuple_(*block.start),
-        ]
-        self.conn.execute(delete(fb).where(*overlapping, fb.c.recorded_us >= at_us))
-        self.conn.execute(update(fb).where(*overlapping).values(superseded_us=at_us))
-
-    def _pieces(self, block: Block, items: list[Item], now: int) -> list[tuple[Key, Key]]:
-        """The block's range, cut so that no piece holds more than 2 * fanout items now."""
-        keys = sorted({i.start for i in items if i.valid_at(now)})
-        if len(keys) <= 2 * self.fanout:
-            return [(block.start, block.end)]
-        # Pieces of fanout keys; the last takes the remainder, so each holds fanout..2*fanout-1.
-        cuts = [keys[i * self.fanout] for i in range(1, len(keys) // self.fanout)]
-        bounds = [block.start, *cuts, block.end]
-        return list(zip(bounds, bounds[1:], strict=False))
-
-    def _versions(self, start: Key, end: Key, items: list[Item], emitted: list[int]) -> list[dict[str, Any]]:
-        """One row per run of emission times over which the piece's visible items stay the same."""
-        runs: list[tuple[int, tuple[Item, ...] | None]] = []
-        last: object = object()
-        for t in emitted:
-            visible = tuple(sorted((i for i in items if i.valid_at(t)), key=lambda i: i.start))
-            content = visible if self._tiles(start, end, visible) else None
-            same = None if content is None else tuple((i.start, i.recorded_us) for i in content)
-            if not runs or same != last:
-                runs.append((t, content))
-            last = same
-        rows = []
-        for index, (t, content) in enumerate(runs):
-            if content is None:
-                continue
-            until = runs[index + 1][0] if index + 1 < len(runs) else None
-            rows.append(self._row(start, end, t, until, content))
-        return rows
-
-    def _tiles(self, start: Key, end: Key, visible: tuple[Item, ...]) -> bool:
-        """Level 0 always; above, the blocks below must cover the piece exactly (no gap there)."""
-        if self.level == 0:
-            return True
-        cursor = start
-        for item in visible:
-            if item.start != cursor or item.end is None:
-                return False
-            cursor = item.end
-        return cursor == end
-
-    def _row(self, start: Key, end: Key, t: int, until: int | None, content: tuple[Item, ...]) -> dict[str, Any]:
-        if self.level == 0:
-            summary = summaries.summarize(i.pair for i in content if i.pair is not None)
-        else:
-            summary = summaries.combine_all(i.summary for i in content if i.summary is not None)
-        return {
-            "actor_id": self.actor_id,
-            "level": self.level,
-            "start_occurred_us": start[0],
-            "start_position": start[1],
-            "recorded_us": t,
-            "end_occurred_us": end[0],
-            "end_position": end[1],
-            "superseded_us": until,
-            "fact_count": sum(i.count for i in content),
-            "max_reported_us": _max(i.max_reported_us for i in content),
-            "summary": summaries.to_json(summary),
-        }
-
-
-def _key_range(key: Any, start: Key, end: Key) -> list[Any]:
-    conditions = []
-    if start != MIN_KEY:
-        conditions.append(key >= tuple_(*start))
-    if end != MAX_KEY:
-        conditions.append(key < tuple_(*end))
-    return conditions
+    """Re-version the blocks that contain the touched keys, level by level up to each actor's top."""
+    changed: dict[str, dict[Key, Changed]] = {}
+    for actor_id, touched in found.items():
+        mine = changed.setdefault(actor_id, {})
+        for key, t in touched:
+            mine.setdefault(key, Changed(set())).times.add(t)
+    counts: dict[str, int] = {}
+    level = 0
+    while changed:
+        changed, counts = Level(conn, level, fanout).update(changed, counts)
+        changed = {actor_id: keys for actor_id, keys in changed.items() if keys}
+        level += 1
 
 
 def backfill(conn: Connection, fanout: int = FANOUT) -> None:
@@ -364,5 +98,6 @@ def backfill(conn: Connection, fanout: int = FANOUT) -> None:
     """
     fa = fact_actors
     latest = func.max(func.coalesce(fa.c.superseded_us, fa.c.recorded_us))
-    for actor_id, at_us in conn.execute(select(fa.c.actor_id, latest).group_by(fa.c.actor_id)).all():
-        maintain(conn, {actor_id: [(MIN_KEY, at_us)]}, fanout)
+    rows = conn.execute(select(fa.c.actor_id, latest).group_by(fa.c.actor_id))
+    found = {actor_id: [(MIN_KEY, at_us)] for actor_id, at_us in rows}
+    maintain(conn, found, fanout)
