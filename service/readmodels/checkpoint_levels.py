@@ -146,6 +146,9 @@ class Level:
         self.level = level
         self.fanout = fanout
         self.sql = _sql(conn.dialect.paramstyle)
+        # The driver's own cursor, in the connection's transaction: SQLAlchemy's result objects
+        # cost as much again as a small query.
+        self.cursor = conn.connection.cursor()
         self.closes: list[tuple[int, str, int, int, int]] = []
         self.drops: list[tuple[str, int, int, int, int]] = []
         self.rows: list[dict[str, Any]] = []
@@ -155,7 +158,7 @@ class Level:
         for index in range(0, len(actors), 500):
             chunk = actors[index : index + 500]
             marks = ", ".join([self.sql["mark"]] * len(chunk))
-            for r in self.conn.exec_driver_sql(f"{self.sql['current']}({marks})", (self.level, *chunk)):
+            for r in self._fetch(f"{self.sql['current']}({marks})", (self.level, *chunk)):
                 found.setdefault(r[0], []).append(Block((r[1], r[2]), (r[3], r[4]), r[5]))
         for blocks in found.values():
             blocks.sort(key=lambda block: block.start)
@@ -188,9 +191,9 @@ class Level:
             made[actor_id] = mine
             counts[actor_id] = len(blocks) - len(grouped) + len(mine)
         if self.drops:
-            self.conn.exec_driver_sql(self.sql["drop"], self.drops)
+            self.cursor.executemany(self.sql["drop"], self.drops)
         if self.closes:
-            self.conn.exec_driver_sql(self.sql["close"], self.closes)
+            self.cursor.executemany(self.sql["close"], self.closes)
         if self.rows:
             insert_rows(self.conn, fold_blocks, self.rows)
         return made, counts
@@ -217,10 +220,14 @@ class Level:
 
     def _items(self, actor_id: str, block: Block, since: int) -> list[Item]:
         if self.level == 0:
-            rows = self.conn.exec_driver_sql(self.sql["rows"], (actor_id, since, *block.start, *block.end))
+            rows = self._fetch(self.sql["rows"], (actor_id, since, *block.start, *block.end))
             return [_row_item(row) for row in rows]
         params = (actor_id, self.level - 1, since, *block.start, *block.end)
-        return [_block_item(row) for row in self.conn.exec_driver_sql(self.sql["blocks"], params)]
+        return [_block_item(row) for row in self._fetch(self.sql["blocks"], params)]
+
+    def _fetch(self, sql: str, params: tuple[Any, ...]) -> list[Any]:
+        self.cursor.execute(sql, params)
+        return list(self.cursor.fetchall())
 
     def _close(self, actor_id: str, block: Block, at_us: int) -> None:
         """End the versions of the block's range that hold after ``at_us`` there.
