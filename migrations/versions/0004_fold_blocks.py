@@ -32,6 +32,7 @@ def upgrade() -> None:
         sa.Column("superseded_us", sa.BigInteger, nullable=True),
         sa.Column("fact_count", sa.Integer, nullable=False),
         sa.Column("max_reported_us", sa.BigInteger, nullable=True),
+        sa.Column("min_reported_us", sa.BigInteger, nullable=True),
         sa.Column("summary", sa.JSON, nullable=False),
     )
     op.create_index(

@@ -53,6 +53,7 @@ class Item:
     superseded_us: int | None
     count: int
     max_reported_us: int | None
+    min_reported_us: int | None
     summary: Any  # a block's stored summary (JSON), or a row's (roles, fold input); None: folds nothing
 
     def valid_at(self, t: int) -> bool:
@@ -79,6 +80,11 @@ def _max(values: Iterable[int | None]) -> int | None:
     return max(present) if present else None
 
 
+def _min(values: Iterable[int | None]) -> int | None:
+    present = [v for v in values if v is not None]
+    return min(present) if present else None
+
+
 @cache
 def _sql(paramstyle: str) -> dict[str, str]:
     m = "?" if paramstyle == "qmark" else "%s"
@@ -91,7 +97,7 @@ def _sql(paramstyle: str) -> dict[str, str]:
         ),
         "blocks": (
             "SELECT start_occurred_us, start_position, end_occurred_us, end_position, recorded_us,"
-            " superseded_us, fact_count, max_reported_us, summary FROM fold_blocks"
+            " superseded_us, fact_count, max_reported_us, min_reported_us, summary FROM fold_blocks"
             f" WHERE actor_id = {m} AND level = {m} AND (superseded_us IS NULL OR superseded_us > {m})"
             f" AND (start_occurred_us, start_position) >= ({m}, {m})"
             f" AND (start_occurred_us, start_position) < ({m}, {m})"
@@ -122,6 +128,7 @@ def _row_item(row: Any) -> Item:
         superseded_us=superseded_us,
         count=1,
         max_reported_us=max(reported_from, reported_until or reported_from),
+        min_reported_us=reported_from,
         summary=(frozenset(roles[1:-1].split(",")), _json(fold)) if folded else None,
     )
 
@@ -134,7 +141,8 @@ def _block_item(row: Any) -> Item:
         superseded_us=row[5],
         count=row[6],
         max_reported_us=row[7],
-        summary=_json(row[8]),
+        min_reported_us=row[8],
+        summary=_json(row[9]),
     )
 
 
@@ -315,5 +323,6 @@ class Level:
             "superseded_us": until,
             "fact_count": sum(i.count for i in content),
             "max_reported_us": _max(i.max_reported_us for i in content),
+            "min_reported_us": _min(i.min_reported_us for i in content),
             "summary": summaries.to_json(summary),
         }

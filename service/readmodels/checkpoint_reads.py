@@ -3,16 +3,19 @@
 The read covers the keys up to the date, [MIN_KEY, (at + 1 us, MIN)), from the top level down.
 At each level one query takes the block versions valid at ``as_of`` that overlap what is still
 to cover; a block lying wholly inside it whose summary is the view reported by ``reported_by``
-(``max_reported_us <= R``) is taken; what is left (the block holding the date, a block with a
-revision published after R, a range with no valid version) is looked for one level down. At
+(``max_reported_us <= R``) is taken, one none of whose rows was published by R
+(``min_reported_us > R``) adds nothing; what is left (the block holding the date, a block with
+revisions published on both sides of R, a range with no valid version) is looked for one level
+down. At
 level 0 what is left is folded from the actor's rows under both axes, as ``actor_state_by_rows``
 folds all of them. So a read costs one query per level, O(fanout) summaries per level and the
 raw rows of what was left.
 
 Bound under ``reported_by``: the raw rows folded are those of the partial block at the date
-plus those of every level-0 block holding a row published after R. For an R near the date
-(reports come hours after the facts) that is the last few blocks; for an R long before the
-date, most of the actor's blocks, and the read costs what the plain fold costs.
+plus those of every level-0 block holding rows published both by R and after R. Facts are
+reported after they occur, so those are the blocks of the facts that occurred in the weeks
+before R (a fact, or a correction of one, reported after R) - about a month of facts in the
+benchmark's store, whose corrections come up to 30 days later - wherever the date is.
 """
 
 from __future__ import annotations
@@ -54,6 +57,7 @@ def _blocks(conn: Connection, actor_id: str, level: int, as_of_us: int | None, p
         fb.c.end_occurred_us,
         fb.c.end_position,
         fb.c.max_reported_us,
+        fb.c.min_reported_us,
         fb.c.summary,
     ).where(
         fb.c.actor_id == actor_id,
@@ -81,12 +85,15 @@ def _cover(
             row = blocks[index]
             index += 1
             start, end = (row[0], row[1]), (row[2], row[3])
-            usable = reported_by_us is None or (row.max_reported_us or MIN_KEY[0]) <= reported_by_us
-            if start < cursor or end > high or not usable:
+            if start < cursor or end > high:
+                continue
+            unpublished = reported_by_us is not None and (row.min_reported_us or 0) > reported_by_us
+            if not unpublished and reported_by_us is not None and (row.max_reported_us or 0) > reported_by_us:
                 continue
             if start > cursor:
                 left.append((cursor, start))
-            parts.append((start, summaries.from_json(row.summary)))
+            if not unpublished:
+                parts.append((start, summaries.from_json(row.summary)))
             cursor = end
         if cursor < high:
             left.append((cursor, high))

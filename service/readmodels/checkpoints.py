@@ -29,7 +29,9 @@ Publication time. A summary is the view of the latest publication (rows whose
 ``reported_until_us`` is NULL). ``max_reported_us`` is the latest publication time any row of
 the block starts or ends at; the block's summary is the view reported by R exactly when
 ``max_reported_us <= R``: every row then either ended its publication interval by R or began it
-by R and never ended. Otherwise the read looks inside.
+by R and never ended (a guarantee: the block's view under R is its summary, whatever R is).
+``min_reported_us`` is the earliest time a row of the block begins at: when it is after R, no
+row is visible under R and the block adds nothing. Otherwise the read looks inside.
 """
 
 from __future__ import annotations

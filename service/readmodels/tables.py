@@ -120,6 +120,8 @@ fold_blocks = Table(
     Column("fact_count", Integer, nullable=False),
     # The latest publication time among the block's rows, as the view reported by R needs it.
     Column("max_reported_us", BigInteger, nullable=True),
+    # The earliest: a block none of whose rows was published by R adds nothing to that view.
+    Column("min_reported_us", BigInteger, nullable=True),
     Column("summary", JSON, nullable=False),
     # Current blocks (superseded_us NULL) and those superseded after an as_of, per level.
     Index("ix_fold_blocks_current", "actor_id", "level", "superseded_us", "start_occurred_us", "start_position"),
