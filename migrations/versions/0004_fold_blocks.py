@@ -5,6 +5,11 @@ by the projection's own builder, each actor's versions starting at its latest ch
 ``as_of`` an earlier time finds no block and folds the rows, exactly as before. The builder
 is imported rather than copied, so this migration writes the table as the code declares it.
 
+Upgrading: stop every process of the older release that runs the projections (``serve``,
+``worker``) before running it. One would go on projecting facts into ``fact_actors`` without
+re-versioning their blocks, and the new release's reads would miss those facts.
+It runs in the migration's one transaction, in time proportional to the store's rows.
+
 Revision ID: 0004
 Revises: 0003
 Create Date: 2026-12-07
