@@ -110,7 +110,7 @@ def run(container: Container, args: argparse.Namespace) -> None:
         for name in ("naive", "blocks"):
             series = found["times"][name]
             rows.append((kind, name, fmt_ms(pct(series, 50)), fmt_ms(pct(series, 99)), str(found["statements"][name])))
-    print(f"store: {sf.facts:,} facts, busiest actor {sf.busiest_facts:,}; fanout {checkpoints.FANOUT}")
+    print(f"store: {sf.facts:,} facts, busiest actor {sf.busiest_facts:,}; fanout {args.fanout}")
     table(("axis", "way", "p50 ms", "p99 ms", "queries"), rows)
     print(f"catch-up of the load: {figures.catch_up_events / figures.catch_up_s:,.0f} events/s (with blocks)")
     print(f"blocks: {storage(container)}")
@@ -131,7 +131,6 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--backend", choices=("sqlite", "postgres"), default="sqlite")
     parser.add_argument("--max-load-seconds", type=float, default=7200)
     args = parser.parse_args(argv)
-    checkpoints.FANOUT = args.fanout
     with tempfile.TemporaryDirectory() as folder:
         url = bench_postgres_url(args.backend, "the checkpoints benchmark")
         if url is None:

@@ -44,7 +44,9 @@ from sqlalchemy import Connection, func, select, tuple_
 from service.readmodels.checkpoint_levels import MAX_KEY, MIN_KEY, Changed, Key, Level, end_of, start_of
 from service.readmodels.tables import fact_actors
 
-# Level-0 blocks hold fanout..2*fanout rows; bench/targets/checkpoints.py measured 16, 32 and 64.
+# Level-0 blocks hold fanout..2*fanout rows and a read combines up to 2*fanout summaries a level:
+# a smaller fanout means more levels (queries) and versions, a larger one more rows folded raw.
+# Only 32 was measured (bench/targets/checkpoints.py takes --fanout to compare others).
 FANOUT = 32
 
 __all__ = ["FANOUT", "MAX_KEY", "MIN_KEY", "Key", "backfill", "end_of", "maintain", "row_key", "start_of", "touches"]
