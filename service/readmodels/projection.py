@@ -18,6 +18,7 @@ from service.domain.aggregates import CHANGE_KINDS, Actor, Fact
 from service.domain.instants import text_to_micros, to_micros
 from service.domain.replay import fold_input
 from service.domain.revisions import KIND_CORRECTED, KIND_RECORDED, Change, fold, versions
+from service.readmodels import checkpoints
 from service.readmodels.tables import (
     READ_MODEL_TABLES,
     actors,
@@ -65,6 +66,7 @@ class _Batch:
         self.versions: list[dict[str, Any]] = []
         self.actor_rows: list[dict[str, Any]] = []
         self.named: dict[str, int] = {}
+        self.changed: list[str] = []  # facts corrected or retracted: their earlier rows were closed
 
     def history(self, event_id: str) -> _History:
         found = self.histories.get(event_id)
@@ -93,6 +95,7 @@ class ReadModelProjection:
     name = "read_models"
     rebuildable = True
     follows: str | None = None
+    fold_fanout = checkpoints.FANOUT
 
     def apply(self, conn: Connection, events: Sequence[tuple[int, Any]]) -> None:
         batch = _Batch(conn)
@@ -111,6 +114,7 @@ class ReadModelProjection:
         ):
             if rows:
                 insert_rows(conn, table, rows)
+        checkpoints.maintain(conn, checkpoints.touches(conn, batch.actor_rows, batch.changed), self.fold_fanout)
         if batch.named:
             conn.execute(
                 dialect_insert(conn, actors).on_conflict_do_nothing(index_elements=["id"]),
@@ -154,6 +158,7 @@ class ReadModelProjection:
     def _changed(self, batch: _Batch, position: int, event: Any) -> None:
         event_id = str(event.originator_id)
         history = batch.history(event_id)
+        batch.changed.append(event_id)
         recorded_us = to_micros(event.timestamp)
         reported_us = text_to_micros(event.reported_at) if event.reported_at else recorded_us
         corrected = isinstance(event, Fact.Corrected)

@@ -13,23 +13,18 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Connection, and_, case, exists, func, or_, select, tuple_
+from sqlalchemy import Connection, and_, case, exists, func, select, tuple_
 
 from service.domain.facts import stored_view
 from service.domain.instants import micros_to_text
 from service.domain.replay import fold_inputs, fold_states
 from service.domain.revisions import KIND_CORRECTED, STATUS_ACTIVE, known_at
+from service.readmodels.checkpoint_reads import checkpointed_state
 from service.readmodels.paging import Page, decode_cursor, fact_order_key, page_of
 from service.readmodels.projection import change_from_row
 from service.readmodels.tables import actors, fact_actors, fact_revisions, fact_versions
-
-
-@dataclass(frozen=True)
-class Axes:
-    """Transaction time (``as_of``) and publication time (``reported_by``); None = now / no filter."""
-
-    as_of_us: int | None = None
-    reported_by_us: int | None = None
+from service.readmodels.visibility import Axes as Axes  # also read from here by the API
+from service.readmodels.visibility import visible as _visible
 
 
 @dataclass(frozen=True)
@@ -39,20 +34,6 @@ class FactFilter:
     role: str | None = None
     from_us: int | None = None
     to_us: int | None = None
-
-
-def _visible(table: Any, axes: Axes) -> list[Any]:
-    """Conditions that pick, per fact, the one version known under the axes."""
-    recorded = _held_at(table.c.recorded_us, table.c.superseded_us, axes.as_of_us)
-    reported = _held_at(table.c.reported_from_us, table.c.reported_until_us, axes.reported_by_us)
-    return recorded + reported
-
-
-def _held_at(since: Any, until: Any, at_us: int | None) -> list[Any]:
-    """A version held over [since, until) on one axis: at ``at_us``, or now when it is None."""
-    if at_us is None:
-        return [until.is_(None)]
-    return [since <= at_us, or_(until.is_(None), until > at_us)]
 
 
 def _window(table: Any, filt: FactFilter) -> list[Any]:
@@ -278,7 +259,16 @@ def _state_bodies(conn: Connection, axes: Axes, at_us: int) -> list[dict[str, An
 
 
 def actor_state(conn: Connection, actor_id: str, axes: Axes, at_us: int) -> dict[str, Any]:
-    """Folded from the actor's own rows and the few fields they keep for it, not from whole facts."""
+    """Combined from the actor's fold checkpoints and at most a block of its rows (checkpoint_reads).
+
+    Folding every row up to the date cost the busiest actor of a store of a million facts
+    (50,000 of them) 400 ms; see ``bench/targets/checkpoints.py`` for what this costs.
+    """
+    return checkpointed_state(conn, actor_id, axes, at_us)
+
+
+def actor_state_by_rows(conn: Connection, actor_id: str, axes: Axes, at_us: int) -> dict[str, Any]:
+    """Folded from every one of the actor's rows up to the date: the reference the checkpoints equal."""
     fa = fact_actors
     rows = conn.execute(
         select(fa.c.roles, fa.c.fold)
@@ -291,9 +281,10 @@ def actor_state(conn: Connection, actor_id: str, axes: Axes, at_us: int) -> dict
 def world_state(conn: Connection, axes: Axes, at_us: int, only: Sequence[str] = ()) -> dict[str, dict[str, Any]]:
     """Every actor with a visible fact, folded; with ``only``, just those actors.
 
-    Named actors are folded from their own rows (as ``actor_state``), not by folding
-    every fact of the store and keeping a few: 1.5 s -> 0.1 s for eight busy actors
-    in a store of 100,000 facts.
+    Named actors are read as ``actor_state`` reads one, not by folding every fact of the
+    store and keeping a few: 1.5 s -> 0.1 s for eight busy actors in a store of 100,000 facts
+    (when they were folded from their rows). Without ``only``, every fact up to the date is
+    folded as before: the checkpoints are per actor, and the answer names every actor.
     """
     if only:
         states = {actor: actor_state(conn, actor, axes, at_us) for actor in sorted(set(only))}

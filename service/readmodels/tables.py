@@ -104,6 +104,29 @@ actors = Table(
     Column("first_position", BigInteger, nullable=False),
 )
 
+fold_blocks = Table(
+    "fold_blocks",
+    metadata,
+    # Checkpoints of the state fold (service.readmodels.checkpoints): one row per version of a
+    # block of an actor's fact_actors rows, keys (occurred_us, first_position) in [start, end).
+    Column("actor_id", String(MAX_SLUG), primary_key=True),
+    Column("level", Integer, primary_key=True),
+    Column("start_occurred_us", BigInteger, primary_key=True),
+    Column("start_position", BigInteger, primary_key=True),
+    Column("recorded_us", BigInteger, primary_key=True),
+    Column("end_occurred_us", BigInteger, nullable=False),
+    Column("end_position", BigInteger, nullable=False),
+    Column("superseded_us", BigInteger, nullable=True),
+    Column("fact_count", Integer, nullable=False),
+    # The latest publication time among the block's rows, as the view reported by R needs it.
+    Column("max_reported_us", BigInteger, nullable=True),
+    # The earliest: a block none of whose rows was published by R adds nothing to that view.
+    Column("min_reported_us", BigInteger, nullable=True),
+    Column("summary", JSON, nullable=False),
+    # Current blocks (superseded_us NULL) and those superseded after an as_of, per level.
+    Index("ix_fold_blocks_current", "actor_id", "level", "superseded_us", "start_occurred_us", "start_position"),
+)
+
 projection_positions = Table(
     "projection_positions",
     metadata,
@@ -111,4 +134,4 @@ projection_positions = Table(
     Column("position", BigInteger, nullable=False),
 )
 
-READ_MODEL_TABLES = (fact_revisions, fact_versions, fact_actors, actors)
+READ_MODEL_TABLES = (fact_revisions, fact_versions, fact_actors, actors, fold_blocks)
