@@ -25,6 +25,7 @@ from service.readmodels.tables import (
     fact_revisions,
     fact_versions,
 )
+from service.readmodels.tallies import Tallies
 from service.store.sql import dialect_insert, insert_rows
 
 
@@ -65,6 +66,7 @@ class _Batch:
         self.versions: list[dict[str, Any]] = []
         self.actor_rows: list[dict[str, Any]] = []
         self.named: dict[str, int] = {}
+        self.tallies = Tallies()
 
     def history(self, event_id: str) -> _History:
         found = self.histories.get(event_id)
@@ -111,6 +113,7 @@ class ReadModelProjection:
         ):
             if rows:
                 insert_rows(conn, table, rows)
+        batch.tallies.write(conn)
         if batch.named:
             conn.execute(
                 dialect_insert(conn, actors).on_conflict_do_nothing(index_elements=["id"]),
@@ -183,8 +186,10 @@ class ReadModelProjection:
 
     @staticmethod
     def _append(batch: _Batch, history: _History, position: int, change: Change, reason: str | None) -> None:
+        before = fold(history.changes) if history.changes else None
         history.changes.append(change)
         now = fold(history.changes)
+        batch.tallies.replace(before, now, change.recorded_us)
         event_id = now.record["event_id"]
         batch.revisions.append(
             {
