@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import date
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, func, select
@@ -41,10 +42,16 @@ def daily_counts(conn: Connection, axes: Axes, filt: FactFilter, scan: Scan) -> 
             counts = _current(conn, key, whole, filt.types)
         else:
             counts = _as_of(conn, key, whole, filt.types, axes.as_of_us)
-        found += [(date.fromordinal(day + 1), kind, n, dead) for (day, kind), (n, dead) in counts.items() if n > 0]
+        found += [(_date(day), kind, n, dead) for (day, kind), (n, dead) in counts.items() if n > 0]
     for lower, upper in edges:
         found += scan(conn, axes, replace(filt, from_us=lower, to_us=upper))
     return found
+
+
+@lru_cache(maxsize=4096)
+def _date(day: int) -> date:
+    # A whole-store answer names every day of the store once per type.
+    return date.fromordinal(day + 1)
 
 
 def _day_start(day: int) -> int:
@@ -91,7 +98,7 @@ Counts = dict[tuple[int, str], tuple[int, int]]
 def _current(conn: Connection, key: str, days: Days, types: Sequence[str]) -> Counts:
     dc = day_counts
     rows = conn.execute(select(dc.c.day, dc.c.type, dc.c.facts, dc.c.fatalities).where(*_filters(dc, key, days, types)))
-    return {(row.day, row.type): (row.facts, row.fatalities) for row in rows}
+    return {(day, kind): (n, dead) for day, kind, n, dead in rows}
 
 
 def _as_of(conn: Connection, key: str, days: Days, types: Sequence[str], as_of_us: int) -> Counts:
