@@ -9,17 +9,19 @@ Revises: 0003
 Create Date: 2026-12-07
 """
 
+import itertools
+
 import sqlalchemy as sa
 from alembic import op
 
-from service.readmodels.tallies import DAY_US, DAYS_BEFORE_EPOCH, FATAL_TYPE, WHOLE_STORE
+from service.readmodels.tallies import CHECKPOINT_EVERY, DAY_US, DAYS_BEFORE_EPOCH, FATAL_TYPE, WHOLE_STORE
 
 revision = "0005"
 down_revision = "0003"
 branch_labels = None
 depends_on = None
 
-_TABLES = ("day_counts", "day_count_changes", "actor_totals")
+_TABLES = ("day_counts", "day_count_changes", "actor_totals", "day_count_checkpoints")
 
 
 def _count_columns() -> list[sa.Column[int]]:
@@ -39,6 +41,15 @@ def _create_tables() -> None:
         "day_count_changes",
         sa.Column("actor_id", sa.String(80), primary_key=True),
         sa.Column("recorded_us", sa.BigInteger, primary_key=True),
+        sa.Column("day", sa.Integer, primary_key=True),
+        sa.Column("type", sa.String(40), primary_key=True),
+        *_count_columns(),
+        sqlite_with_rowid=False,
+    )
+    op.create_table(
+        "day_count_checkpoints",
+        sa.Column("actor_id", sa.String(80), primary_key=True),
+        sa.Column("taken_us", sa.BigInteger, primary_key=True),
         sa.Column("day", sa.Integer, primary_key=True),
         sa.Column("type", sa.String(40), primary_key=True),
         *_count_columns(),
@@ -74,6 +85,11 @@ _changes = sa.Table(
     "day_count_changes",
     _meta,
     *(sa.Column(n) for n in ("actor_id", "recorded_us", "day", "type", "facts", "fatalities")),
+)
+_checkpoints = sa.Table(
+    "day_count_checkpoints",
+    _meta,
+    *(sa.Column(n) for n in ("actor_id", "taken_us", "day", "type", "facts", "fatalities")),
 )
 _totals = sa.Table("actor_totals", _meta, *(sa.Column(n) for n in ("actor_id", "facts", "first_us", "last_us")))
 
@@ -139,9 +155,39 @@ def _backfill() -> None:
     bind.execute(_totals.insert().from_select(["actor_id", "facts", "first_us", "last_us"], totals))
 
 
+def _backfill_checkpoints() -> None:
+    """The whole store's counts after about every CHECKPOINT_EVERY changes, summed in time order."""
+    bind = op.get_bind()
+    ch = _changes
+    rows = bind.execute(
+        sa.select(ch.c.recorded_us, ch.c.day, ch.c.type, ch.c.facts, ch.c.fatalities)
+        .where(ch.c.actor_id == WHOLE_STORE)
+        .order_by(ch.c.recorded_us)
+    )
+    counts: dict[tuple[int, str], list[int]] = {}
+    since = 0
+    # A checkpoint holds every change recorded by its time: it is taken where the time moves on.
+    for taken_us, moves in itertools.groupby(rows, key=lambda row: row[0]):
+        for _, day, kind, facts, fatalities in moves:
+            tally = counts.setdefault((day, kind), [0, 0])
+            tally[0] += facts
+            tally[1] += fatalities
+            since += 1
+        if since >= CHECKPOINT_EVERY:
+            since = 0
+            held = [
+                {"actor_id": WHOLE_STORE, "taken_us": taken_us, "day": d, "type": t, "facts": f, "fatalities": n}
+                for (d, t), (f, n) in counts.items()
+                if f
+            ]
+            if held:
+                bind.execute(_checkpoints.insert(), held)
+
+
 def upgrade() -> None:
     _create_tables()
     _backfill()
+    _backfill_checkpoints()
 
 
 def downgrade() -> None:

@@ -25,7 +25,7 @@ from service.readmodels.tables import (
     fact_revisions,
     fact_versions,
 )
-from service.readmodels.tallies import Tallies
+from service.readmodels.tallies import CHECKPOINT_EVERY, Tallies
 from service.store.sql import dialect_insert, insert_rows
 
 
@@ -59,14 +59,14 @@ class _History:
 
 
 class _Batch:
-    def __init__(self, conn: Connection):
+    def __init__(self, conn: Connection, tallies: Tallies):
         self.conn = conn
         self.histories: dict[str, _History] = {}
         self.revisions: list[dict[str, Any]] = []
         self.versions: list[dict[str, Any]] = []
         self.actor_rows: list[dict[str, Any]] = []
         self.named: dict[str, int] = {}
-        self.tallies = Tallies()
+        self.tallies = tallies
 
     def history(self, event_id: str) -> _History:
         found = self.histories.get(event_id)
@@ -95,9 +95,10 @@ class ReadModelProjection:
     name = "read_models"
     rebuildable = True
     follows: str | None = None
+    checkpoint_every = CHECKPOINT_EVERY
 
     def apply(self, conn: Connection, events: Sequence[tuple[int, Any]]) -> None:
-        batch = _Batch(conn)
+        batch = _Batch(conn, Tallies(self.checkpoint_every))
         profiles: list[tuple[int, dict[str, Any]]] = []
         for position, event in events:
             if isinstance(event, Fact.Created):
@@ -189,7 +190,7 @@ class ReadModelProjection:
         before = fold(history.changes) if history.changes else None
         history.changes.append(change)
         now = fold(history.changes)
-        batch.tallies.replace(before, now, change.recorded_us)
+        batch.tallies.replace(before, now, change.recorded_us, position)
         event_id = now.record["event_id"]
         batch.revisions.append(
             {

@@ -137,6 +137,20 @@ day_count_changes = Table(
     sqlite_with_rowid=False,
 )
 
+day_count_checkpoints = Table(
+    "day_count_checkpoints",
+    metadata,
+    # The whole store's day_counts as of taken_us (every change recorded by then, even one applied
+    # later), taken every so many events: as_of starts from the nearest and reads the changes between.
+    Column("actor_id", String(MAX_SLUG), primary_key=True),
+    Column("taken_us", BigInteger, primary_key=True),
+    Column("day", Integer, primary_key=True),
+    Column("type", String(40), primary_key=True),
+    Column("facts", BigInteger, nullable=False),
+    Column("fatalities", BigInteger, nullable=False),
+    sqlite_with_rowid=False,
+)
+
 actor_totals = Table(
     "actor_totals",
     metadata,
@@ -147,4 +161,13 @@ actor_totals = Table(
     Column("last_us", BigInteger, nullable=True),
 )
 
-READ_MODEL_TABLES = (fact_revisions, fact_versions, fact_actors, actors, day_counts, day_count_changes, actor_totals)
+READ_MODEL_TABLES = (
+    fact_revisions,
+    fact_versions,
+    fact_actors,
+    actors,
+    day_counts,
+    day_count_changes,
+    actor_totals,
+    day_count_checkpoints,
+)

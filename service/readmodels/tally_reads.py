@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, func, select
 
-from service.readmodels.tables import day_count_changes, day_counts
+from service.readmodels.tables import day_count_changes, day_count_checkpoints, day_counts
 from service.readmodels.tallies import DAY_US, DAYS_BEFORE_EPOCH, WHOLE_STORE, day_number
 
 if TYPE_CHECKING:
@@ -102,23 +102,47 @@ def _current(conn: Connection, key: str, days: Days, types: Sequence[str]) -> Co
 
 
 def _as_of(conn: Connection, key: str, days: Days, types: Sequence[str], as_of_us: int) -> Counts:
-    """The sum of the changes up to ``as_of``, or the counts now less the changes after it:
-    whichever reads fewer changes, judged by where ``as_of`` falls in the changes' span."""
-    ch = day_count_changes
-    recorded = ch.c.recorded_us
-    summed = select(ch.c.day, ch.c.type, func.sum(ch.c.facts), func.sum(ch.c.fatalities)).group_by(ch.c.day, ch.c.type)
-    summed = summed.where(*_filters(ch, key, days, types))
-    span = select(recorded).where(ch.c.actor_id == key).limit(1)
-    first, last = conn.execute(span.order_by(recorded)).scalar(), conn.execute(span.order_by(recorded.desc())).scalar()
+    """The counts at the nearest known point before or after ``as_of``, moved by the changes between.
+
+    Before the first change the counts are zero; from the last one on they are the counts now;
+    between, the whole store has checkpoints (``tallies.CHECKPOINT_EVERY``); an actor has none,
+    so its changes are read from the nearer end.
+    """
+    ch, cp = day_count_changes, day_count_checkpoints
+    span = select(ch.c.recorded_us).where(ch.c.actor_id == key).limit(1)
+    first = conn.execute(span.order_by(ch.c.recorded_us)).scalar()
+    last = conn.execute(span.order_by(ch.c.recorded_us.desc())).scalar()
     if first is None or last is None or as_of_us >= last:
         return _current(conn, key, days, types)
     if as_of_us < first:
         return {}
-    if as_of_us - first <= last - as_of_us:
-        rows = conn.execute(summed.where(recorded <= as_of_us))
-        return {(day, kind): (int(n), int(dead)) for day, kind, n, dead in rows}
-    counts = _current(conn, key, days, types)
-    for day, kind, n, dead in conn.execute(summed.where(recorded > as_of_us)):
+    taken = select(cp.c.taken_us).where(cp.c.actor_id == key).limit(1)
+    below = conn.execute(taken.where(cp.c.taken_us <= as_of_us).order_by(cp.c.taken_us.desc())).scalar()
+    above = conn.execute(taken.where(cp.c.taken_us > as_of_us).order_by(cp.c.taken_us)).scalar()
+    lower = first - 1 if below is None else below
+    upper = last if above is None else above
+    summed = (
+        select(ch.c.day, ch.c.type, func.sum(ch.c.facts), func.sum(ch.c.fatalities))
+        .where(*_filters(ch, key, days, types))
+        .group_by(ch.c.day, ch.c.type)
+    )
+    if as_of_us - lower <= upper - as_of_us:
+        counts = {} if below is None else _checkpoint(conn, key, below, days, types)
+        moves = conn.execute(summed.where(ch.c.recorded_us > lower, ch.c.recorded_us <= as_of_us))
+        sign = 1
+    else:
+        counts = _current(conn, key, days, types) if above is None else _checkpoint(conn, key, above, days, types)
+        moves = conn.execute(summed.where(ch.c.recorded_us > as_of_us, ch.c.recorded_us <= upper))
+        sign = -1
+    for day, kind, n, dead in moves:
         now_n, now_dead = counts.get((day, kind), (0, 0))
-        counts[(day, kind)] = (now_n - int(n), now_dead - int(dead))
+        counts[(day, kind)] = (now_n + sign * int(n), now_dead + sign * int(dead))
     return counts
+
+
+def _checkpoint(conn: Connection, key: str, taken_us: int, days: Days, types: Sequence[str]) -> Counts:
+    cp = day_count_checkpoints
+    query = select(cp.c.day, cp.c.type, cp.c.facts, cp.c.fatalities).where(
+        *_filters(cp, key, days, types), cp.c.taken_us == taken_us
+    )
+    return {(day, kind): (n, dead) for day, kind, n, dead in conn.execute(query)}

@@ -17,13 +17,15 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from service import migrate
-from service.bootstrap import Container
+from service.bootstrap import Container, bootstrap
+from service.domain.facts import validate_fact
 from service.domain.instants import parse_instant, to_micros
 from service.domain.stats import bucket_counts
 from service.readmodels import queries
 from service.readmodels.tables import fact_revisions
+from service.settings import Settings
 from tests.support.reads import get_ok
-from tests.support.tallies import REPORTED, fake_clock, held, histories, play
+from tests.support.tallies import OCCURRED, REPORTED, fact_body, fake_clock, held, histories, play
 
 FROMS = [None, "1969-12-31", "1969-12-31T12:00:00Z", "2020-01-01", "2020-01-01T23:59:59Z", "2020-01-05T07:00:00Z"]
 TOS = [None, "1970-01-01", "1969-12-31T23:59:59Z", "2020-01-01T12:00:00Z", "2020-01-02", "2020-02-01T01:00:00Z"]
@@ -65,6 +67,7 @@ def test_counts_from_the_tallies_equal_the_scan(container: Container, history, p
     example = next(_examples)
     actors = [f"t{example}-a", f"t{example}-b", f"t{example}-c"]
     container.store._clock = fake_clock  # noqa: SLF001 - deterministic transaction time
+    container.read_models.projection.checkpoint_every = 3  # type: ignore[attr-defined]
     play(container, history, actors)
     with container.engine.connect() as conn:
         stamps = sorted(conn.execute(select(fact_revisions.c.recorded_us)).scalars())
@@ -91,6 +94,22 @@ def _store_with_history(container: Container) -> None:
     play(container, history, ["nato", "us", "iran"])
 
 
+def _as_of_answers(container: Container) -> list[tuple[list, list]]:
+    """Counts as of every change and just before it, from the tallies and from the scan."""
+    with container.engine.connect() as conn:
+        stamps = sorted(set(conn.execute(select(fact_revisions.c.recorded_us)).scalars()))
+        answers = []
+        for as_of in [t - k for t in stamps for k in (0, 1)]:
+            axes = queries.Axes(as_of_us=as_of)
+            answers.append(
+                (
+                    sorted(queries.daily_counts(conn, axes, queries.FactFilter())),
+                    sorted(queries.scan_daily_counts(conn, axes, queries.FactFilter())),
+                )
+            )
+    return answers
+
+
 def test_the_migration_fills_the_tallies_of_an_existing_store(container: Container) -> None:
     _store_with_history(container)
     maintained = held(container)
@@ -101,13 +120,35 @@ def test_the_migration_fills_the_tallies_of_an_existing_store(container: Contain
         command.downgrade(config, "0003")
     migrate.upgrade(container.engine)
     assert held(container) == maintained
+    assert all(got == scanned for got, scanned in _as_of_answers(container))
+
+
+def test_a_change_applied_after_a_later_checkpoint_is_counted_in_it(container: Container, settings: Settings) -> None:
+    """Two processes append with their own clocks: a checkpoint takes in the changes that reach
+    the log after it with an earlier time."""
+    container.read_models.projection.checkpoint_every = 1  # type: ignore[attr-defined]
+    ahead = bootstrap(settings, apply_migrations=False, clock=fake_clock)  # its clock is years ahead
+    try:
+        for step, store in enumerate((container.store, ahead.store, container.store, ahead.store)):
+            body = fact_body("StrikeOccurred", "a", "b", OCCURRED[step], REPORTED[0], step + 1)
+            store.record_facts([validate_fact(body)])
+            container.read_models.catch_up()  # a checkpoint after each
+    finally:
+        ahead.close()
+    answers = _as_of_answers(container)
+    assert len(answers) == 8 and all(got == scanned for got, scanned in answers)
+    assert any(got for got, _ in answers) and any(not got for got, _ in answers)
 
 
 def test_a_rebuild_rebuilds_the_tallies(container: Container) -> None:
+    container.read_models.projection.checkpoint_every = 2  # type: ignore[attr-defined]
     _store_with_history(container)
     maintained = held(container)
     container.read_models.rebuild()
     assert held(container) == maintained
+    # Checkpoints fall where the rebuild's batches end, not where the first run's did.
+    assert held(container, checkpoints=True)["day_count_checkpoints"]
+    assert all(got == scanned for got, scanned in _as_of_answers(container))
 
 
 def test_stats_by_week_and_month_add_up_the_scanned_days(client: TestClient, container: Container) -> None:

@@ -13,7 +13,7 @@ from service.bootstrap import Container
 from service.domain.corrections import CorrectionIn, RetractionIn
 from service.domain.errors import TimelineError
 from service.domain.facts import validate_fact
-from service.readmodels.tables import actor_totals, day_count_changes, day_counts
+from service.readmodels.tables import actor_totals, day_count_changes, day_count_checkpoints, day_counts
 
 # Day edges, offsets that move a fact to the next UTC day or month, and days before 1970.
 OCCURRED = [
@@ -113,14 +113,17 @@ def _step(container: Container, step: tuple, actors: list[str], recorded: list[s
         pass  # a correction that changes nothing is refused, and records nothing
 
 
-def held(container: Container) -> dict[str, set[tuple]]:
-    """The rows of the tallies that count something (a count that fell to zero may stay)."""
+def held(container: Container, *, checkpoints: bool = False) -> dict[str, set[tuple]]:
+    """The rows of the tallies that count something (a count that fell to zero may stay);
+    with ``checkpoints``, those too (they fall where batches end, which differs between runs)."""
     with container.engine.connect() as conn:
         days = conn.execute(select(day_counts).where(day_counts.c.facts != 0)).all()
         changes = conn.execute(select(day_count_changes)).all()
         totals = conn.execute(select(actor_totals).where(actor_totals.c.facts != 0)).all()
-    return {
+        taken = conn.execute(select(day_count_checkpoints)).all() if checkpoints else []
+    found = {
         "day_counts": {tuple(r) for r in days},
         "day_count_changes": {tuple(r) for r in changes if r.facts or r.fatalities},
         "actor_totals": {tuple(r) for r in totals},
     }
+    return found | ({"day_count_checkpoints": {tuple(r) for r in taken}} if checkpoints else {})
