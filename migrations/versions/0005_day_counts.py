@@ -1,11 +1,10 @@
-"""Counts per (actor, UTC day, type), their changes over transaction time, and actor totals.
+"""Counts per (actor, UTC day, type), their changes over transaction time and checkpoints, actor totals.
 
 The projection keeps them in the transaction that writes the facts' rows
 (``service.readmodels.tallies``); this fills them from the read models as they stand, so
 that a store upgraded in place answers the same as one rebuilt from the log.
 
 Revision ID: 0005
-Revises: 0003
 Create Date: 2026-12-07
 """
 
