@@ -26,6 +26,7 @@ from service.readmodels.tables import (
     fact_revisions,
     fact_versions,
 )
+from service.readmodels.tallies import CHECKPOINT_EVERY, Tallies
 from service.store.sql import dialect_insert, insert_rows
 
 
@@ -59,7 +60,7 @@ class _History:
 
 
 class _Batch:
-    def __init__(self, conn: Connection):
+    def __init__(self, conn: Connection, tallies: Tallies):
         self.conn = conn
         self.histories: dict[str, _History] = {}
         self.revisions: list[dict[str, Any]] = []
@@ -67,6 +68,7 @@ class _Batch:
         self.actor_rows: list[dict[str, Any]] = []
         self.named: dict[str, int] = {}
         self.changed: list[str] = []  # facts corrected or retracted: their earlier rows were closed
+        self.tallies = tallies
 
     def history(self, event_id: str) -> _History:
         found = self.histories.get(event_id)
@@ -96,9 +98,10 @@ class ReadModelProjection:
     rebuildable = True
     follows: str | None = None
     fold_fanout = checkpoints.FANOUT
+    checkpoint_every = CHECKPOINT_EVERY
 
     def apply(self, conn: Connection, events: Sequence[tuple[int, Any]]) -> None:
-        batch = _Batch(conn)
+        batch = _Batch(conn, Tallies(self.checkpoint_every))
         profiles: list[tuple[int, dict[str, Any]]] = []
         for position, event in events:
             if isinstance(event, Fact.Created):
@@ -115,6 +118,7 @@ class ReadModelProjection:
             if rows:
                 insert_rows(conn, table, rows)
         checkpoints.maintain(conn, checkpoints.touches(conn, batch.actor_rows, batch.changed), self.fold_fanout)
+        batch.tallies.write(conn)
         if batch.named:
             conn.execute(
                 dialect_insert(conn, actors).on_conflict_do_nothing(index_elements=["id"]),
@@ -188,8 +192,10 @@ class ReadModelProjection:
 
     @staticmethod
     def _append(batch: _Batch, history: _History, position: int, change: Change, reason: str | None) -> None:
+        before = fold(history.changes) if history.changes else None
         history.changes.append(change)
         now = fold(history.changes)
+        batch.tallies.replace(before, now, change.recorded_us, position)
         event_id = now.record["event_id"]
         batch.revisions.append(
             {

@@ -19,10 +19,12 @@ from service.domain.facts import stored_view
 from service.domain.instants import micros_to_text
 from service.domain.replay import fold_inputs, fold_states
 from service.domain.revisions import KIND_CORRECTED, STATUS_ACTIVE, known_at
+from service.readmodels import tally_reads
 from service.readmodels.checkpoint_reads import checkpointed_state
 from service.readmodels.paging import Page, decode_cursor, fact_order_key, page_of
 from service.readmodels.projection import change_from_row
-from service.readmodels.tables import actors, fact_actors, fact_revisions, fact_versions
+from service.readmodels.tables import actor_totals, actors, fact_actors, fact_revisions, fact_versions
+from service.readmodels.tallies import DAY_US, DAYS_BEFORE_EPOCH, FATAL_TYPE
 from service.readmodels.visibility import Axes as Axes  # also read from here by the API
 from service.readmodels.visibility import visible as _visible
 
@@ -158,19 +160,26 @@ def all_facts(
         cursor = page.next_cursor
 
 
-# Days are counted from 0001-01-01 so that integer division floors alike on both backends
-# (PostgreSQL and SQLite both truncate towards zero, which is wrong before 1970).
-_DAY_US = 86_400_000_000
-_DAYS_BEFORE_EPOCH = 719_162
-
-
 def daily_counts(conn: Connection, axes: Axes, filt: FactFilter) -> list[tuple[date, str, int, int]]:
-    """(day, type, facts, fatalities) for every day and type with at least one fact."""
+    """(day, type, facts, fatalities) for every day and type with at least one fact.
+
+    From the maintained tallies where they hold the answer (0.35 s -> a few ms at 100,000
+    facts); several actors, a role or ``reported_by`` are counted by the scan.
+    """
+    if tally_reads.answers(axes, filt):
+        return tally_reads.daily_counts(conn, axes, filt, scan_daily_counts)
+    return scan_daily_counts(conn, axes, filt)
+
+
+def scan_daily_counts(conn: Connection, axes: Axes, filt: FactFilter) -> list[tuple[date, str, int, int]]:
+    """``daily_counts`` by reading every fact the filters select: the reference for the tallies."""
     fr = fact_versions
-    day = (fr.c.occurred_us + _DAYS_BEFORE_EPOCH * _DAY_US) // _DAY_US
+    # Days are counted from 0001-01-01 so that integer division floors alike on both backends
+    # (PostgreSQL and SQLite both truncate towards zero, which is wrong before 1970).
+    day = (fr.c.occurred_us + DAYS_BEFORE_EPOCH * DAY_US) // DAY_US
     # Only strikes have fatalities: reading the JSON body of the other facts for nothing cost
     # half the query on PostgreSQL (100,000 facts: 441 -> 207 ms).
-    strike_fatalities = case((fr.c.type == "StrikeOccurred", fr.c.body["fatalities"].as_integer()))
+    strike_fatalities = case((fr.c.type == FATAL_TYPE, fr.c.body["fatalities"].as_integer()))
     fatalities = func.coalesce(func.sum(strike_fatalities), 0)
     rows = conn.execute(
         select(day.label("day"), fr.c.type, func.count().label("facts"), fatalities.label("fatalities"))
@@ -205,8 +214,10 @@ def actor_exists(conn: Connection, actor_id: str) -> bool:
     return conn.execute(select(actors.c.id).where(actors.c.id == actor_id)).first() is not None
 
 
-def list_actors(conn: Connection, cursor: str | None, limit: int) -> Page:
-    fa = fact_actors
+def list_actors(conn: Connection, cursor: str | None, limit: int, *, scan: bool = False) -> Page:
+    """Every actor with its active facts now, from the maintained totals (``scan``: counted
+    from the actors' rows, the reference for the totals)."""
+    at, fa = actor_totals, fact_actors
     counts = (
         select(
             fa.c.actor_id,
@@ -217,6 +228,10 @@ def list_actors(conn: Connection, cursor: str | None, limit: int) -> Page:
         .where(*_visible(fa, Axes()), fa.c.status == STATUS_ACTIVE)
         .group_by(fa.c.actor_id)
         .subquery()
+        if scan
+        else select(
+            at.c.actor_id, at.c.facts.label("event_count"), at.c.first_us.label("first_us"), at.c.last_us
+        ).subquery()
     )
     after = decode_cursor(cursor, (str,))
     query = (

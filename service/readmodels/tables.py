@@ -134,4 +134,64 @@ projection_positions = Table(
     Column("position", BigInteger, nullable=False),
 )
 
-READ_MODEL_TABLES = (fact_revisions, fact_versions, fact_actors, actors, fold_blocks)
+day_counts = Table(
+    "day_counts",
+    metadata,
+    # Facts and fatalities now, per (actor, UTC day, type): what /v1/stats adds up instead of
+    # scanning the facts. The actor WHOLE_STORE (service.readmodels.tallies) counts each fact once.
+    Column("actor_id", String(MAX_SLUG), primary_key=True),
+    Column("day", Integer, primary_key=True),  # days since 0001-01-01, as the scan numbers them
+    Column("type", String(40), primary_key=True),
+    Column("facts", BigInteger, nullable=False),
+    Column("fatalities", BigInteger, nullable=False),
+    sqlite_with_rowid=False,
+)
+
+day_count_changes = Table(
+    "day_count_changes",
+    metadata,
+    # How day_counts moved, by transaction time: the counts as of K are the sum up to K.
+    Column("actor_id", String(MAX_SLUG), primary_key=True),
+    Column("recorded_us", BigInteger, primary_key=True),
+    Column("day", Integer, primary_key=True),
+    Column("type", String(40), primary_key=True),
+    Column("facts", BigInteger, nullable=False),
+    Column("fatalities", BigInteger, nullable=False),
+    sqlite_with_rowid=False,
+)
+
+day_count_checkpoints = Table(
+    "day_count_checkpoints",
+    metadata,
+    # The whole store's day_counts as of taken_us (every change recorded by then, even one applied
+    # later), taken every so many events: as_of starts from the nearest and reads the changes between.
+    Column("actor_id", String(MAX_SLUG), primary_key=True),
+    Column("taken_us", BigInteger, primary_key=True),
+    Column("day", Integer, primary_key=True),
+    Column("type", String(40), primary_key=True),
+    Column("facts", BigInteger, nullable=False),
+    Column("fatalities", BigInteger, nullable=False),
+    sqlite_with_rowid=False,
+)
+
+actor_totals = Table(
+    "actor_totals",
+    metadata,
+    # Each actor's active facts now, and the first and last time they occurred (/v1/actors).
+    Column("actor_id", String(MAX_SLUG), primary_key=True),
+    Column("facts", BigInteger, nullable=False),
+    Column("first_us", BigInteger, nullable=True),
+    Column("last_us", BigInteger, nullable=True),
+)
+
+READ_MODEL_TABLES = (
+    fact_revisions,
+    fact_versions,
+    fact_actors,
+    actors,
+    day_counts,
+    day_count_changes,
+    actor_totals,
+    day_count_checkpoints,
+    fold_blocks,
+)
