@@ -9,13 +9,14 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from asgi_correlation_id import CorrelationIdMiddleware
-from fastapi import Depends, FastAPI
+from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from service.api import openapi_extra, problems
 from service.api.auth import Authenticate
 from service.api.limits import BodyLimit
 from service.api.observe import ObserveRequests
+from service.api.progress import Progress
 from service.api.routes import (
     actors,
     changes,
@@ -29,7 +30,6 @@ from service.api.routes import (
 )
 from service.api.routes import web as web_page
 from service.api.schemas import ProblemDoc
-from service.api.strict_query import refuse_unknown_query
 from service.bootstrap import Container, bootstrap
 from service.observability import logs
 from service.runtime import tune_garbage_collector
@@ -72,11 +72,11 @@ def create_app(container: Container | None, *, run_workers: bool = False, owns_c
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
-        dependencies=[Depends(refuse_unknown_query)],
     )
     app.state.container = container
     if container is not None:
         app.state.appends = GroupCommitter(container.store.record_facts)
+        app.state.progress = Progress(container)
     problems.install(app)
     routers = [m.router for m in (events, actors, state, stats, exports, changes, stream, subscriptions, health)]
     for router in routers:

@@ -21,6 +21,7 @@ from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.api.responses import Problem
+from service.api.strict_query import unknown_query_problem
 
 SCOPE_RANK = {"read": 0, "write": 1, "admin": 2}
 # Where the gate leaves the scope a request was granted, for the dependency to see.
@@ -71,9 +72,13 @@ def _scope_of(token_scopes: dict[str, str], token: str) -> str | None:
     return found
 
 
+def reads_need_token(token_scopes: dict[str, str], public_reads: bool) -> bool:
+    return bool(token_scopes) and not public_reads
+
+
 def refusal(needed: str, scope: Scope, token_scopes: dict[str, str], public_reads: bool) -> Problem | None:
     """The 401 or 403 for a request that lacks ``needed``; None when it may go on."""
-    if needed == "read" and (not token_scopes or public_reads):
+    if needed == "read" and not reads_need_token(token_scopes, public_reads):
         return None
     token = _bearer(scope)
     if token is None:
@@ -111,6 +116,12 @@ class Authenticate:
                     await refused(scope, receive, send)
                     return
                 scope[GRANTED] = needed
+            if route is not None:
+                malformed = await unknown_query_problem(scope["app"], route, scope)
+                if malformed is not None:
+                    scope["route"] = route
+                    await malformed(scope, receive, send)
+                    return
         await self.app(scope, receive, send)
 
     def _match(self, scope: Scope) -> tuple[BaseRoute | None, str | None]:
