@@ -5,7 +5,7 @@ No HTTP parsing and no network: what is left is the service's own cost per reque
 (middleware, dependencies, the thread-pool hop, the read slot, the queries, encoding,
 the log line and the metrics). The figures of docs/performance.md were taken with it:
 
-    python -m bench.read_path --requests 3000
+    python -m bench.read_path --requests 3000 --log 2>/dev/null
     python -m bench.read_path --requests 3000 --profile state | head -60
 """
 
@@ -26,6 +26,7 @@ from fastapi import FastAPI
 from service.api.app import create_app
 from service.bootstrap import bootstrap
 from service.demo import load_demo
+from service.observability import logs
 from service.settings import Settings
 
 ASGI = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
@@ -167,7 +168,11 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--profile", help="profile one case instead of timing all")
     parser.add_argument("--token", action="store_true", help="reads need a token")
-    asyncio.run(run(parser.parse_args()))
+    parser.add_argument("--log", action="store_true", help="write the request log as serve does (to standard error)")
+    args = parser.parse_args()
+    if args.log:
+        logs.configure("info")
+    asyncio.run(run(args))
 
 
 if __name__ == "__main__":

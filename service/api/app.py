@@ -14,6 +14,7 @@ from fastapi.openapi.utils import get_openapi
 
 from service.api import openapi_extra, problems
 from service.api.auth import Authenticate
+from service.api.held_answers import AnswerHeldTags
 from service.api.limits import BodyLimit
 from service.api.observe import ObserveRequests
 from service.api.progress import Progress
@@ -88,6 +89,7 @@ def create_app(container: Container | None, *, run_workers: bool = False, owns_c
     # form of its own, and who may call, and which methods a path takes, are read from these.
     app.state.routes = [route for router in routers for route in router.routes]
     app.add_middleware(BodyLimit)
+    app.add_middleware(AnswerHeldTags)
     app.add_middleware(Authenticate, routes=app.state.routes)
     app.add_middleware(ObserveRequests, metrics=container.metrics if container is not None else None)
     app.add_middleware(CorrelationIdMiddleware, header_name="X-Request-ID")

@@ -26,6 +26,8 @@ from service.api.strict_query import unknown_query_problem
 SCOPE_RANK = {"read": 0, "write": 1, "admin": 2}
 # Where the gate leaves the scope a request was granted, for the dependency to see.
 GRANTED = "timeline.granted_scope"
+# Where it leaves the route it matched, for the layers inside it.
+MATCHED = "timeline.matched_route"
 CHALLENGE = {"WWW-Authenticate": "Bearer"}
 
 
@@ -46,15 +48,15 @@ def needed_scope(route: BaseRoute) -> str | None:
     """The highest scope a route's dependencies (its router's included) ask for; None: open."""
     if not isinstance(route, APIRoute):
         return None
-    found = [getattr(dep.call, "needed_scope", None) for dep in _all_dependencies(route.dependant)]
+    found = [getattr(dep.call, "needed_scope", None) for dep in all_dependencies(route.dependant)]
     scopes = [scope for scope in found if scope is not None]
     return max(scopes, key=SCOPE_RANK.__getitem__, default=None)
 
 
-def _all_dependencies(dependant: Any) -> Iterable[Any]:
+def all_dependencies(dependant: Any) -> Iterable[Any]:
     for dependency in dependant.dependencies:
         yield dependency
-        yield from _all_dependencies(dependency)
+        yield from all_dependencies(dependency)
 
 
 def _bearer(scope: Scope) -> str | None:
@@ -122,6 +124,7 @@ class Authenticate:
                     scope["route"] = route
                     await malformed(scope, receive, send)
                     return
+                scope[MATCHED] = route
         await self.app(scope, receive, send)
 
     def _match(self, scope: Scope) -> tuple[BaseRoute | None, str | None]:

@@ -11,13 +11,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 import orjson
 from sqlalchemy import Connection
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Scope
 
 from service.api import conditional
 from service.api.auth import reads_need_token
@@ -26,6 +27,39 @@ from service.bootstrap import Container
 from service.domain.instants import to_micros
 
 JSON_MEDIA = "application/json"
+
+
+async def answer_validators(
+    container: Container,
+    progress: Progress,
+    scope: Scope,
+    now: datetime,
+    as_of_us: int | None,
+    *,
+    clock_dependent: bool,
+) -> conditional.Validators:
+    """The validators of the answer to the request of ``scope``, made without its query."""
+    now_us = to_micros(now)
+    settled = as_of_us is not None and not clock_dependent and await progress.settled(as_of_us, now_us)
+    position, next_due = (
+        (0, None) if settled else await progress.position(now_us=now_us, clock_dependent=clock_dependent)
+    )
+    return conditional.validators(
+        scope["path"],
+        answer_query(scope["query_string"]),
+        settled=settled,
+        position=position,
+        next_due_us=next_due if clock_dependent else None,
+        private=reads_need_token(container.token_scopes, container.settings.public_reads),
+    )
+
+
+def answer_query(query: bytes) -> bytes:
+    """The query string, less what does not change the answer (``min_position`` says when, not what)."""
+    if b"min_position" not in query:
+        return query
+    kept = [(k, v) for k, v in parse_qsl(query.decode("latin-1"), keep_blank_values=True) if k != "min_position"]
+    return urlencode(kept).encode()
 
 
 class ReadAnswer:
@@ -37,28 +71,9 @@ class ReadAnswer:
 
     async def validators(self, as_of_us: int | None, *, clock_dependent: bool = False) -> conditional.Validators:
         """``clock_dependent``: the answer holds a moment taken from the clock (``at`` left out)."""
-        now_us = to_micros(self.now)
-        settled = as_of_us is not None and not clock_dependent and await self.progress.settled(as_of_us, now_us)
-        position, next_due = (
-            (0, None) if settled else await self.progress.position(now_us=now_us, clock_dependent=clock_dependent)
+        return await answer_validators(
+            self.container, self.progress, self.request.scope, self.now, as_of_us, clock_dependent=clock_dependent
         )
-        settings = self.container.settings
-        return conditional.validators(
-            self.request.scope["path"],
-            self._answer_query(),
-            settled=settled,
-            position=position,
-            next_due_us=next_due if clock_dependent else None,
-            private=reads_need_token(self.container.token_scopes, settings.public_reads),
-        )
-
-    def _answer_query(self) -> bytes:
-        """The query string, less what does not change the answer (only when it is given)."""
-        query: bytes = self.request.scope["query_string"]
-        if b"min_position" not in query:
-            return query
-        kept = [(k, v) for k, v in self.request.query_params.multi_items() if k != "min_position"]
-        return urlencode(kept).encode()
 
     def held(self, found: conditional.Validators) -> bool:
         """Whether the client's If-None-Match names the answer's tag."""
