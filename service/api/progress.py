@@ -6,7 +6,7 @@ read (or announced by this process's own projection worker) before an answer's q
 was run never claims more than the answer holds. Tags made from it at worst make a
 client fetch an unchanged answer once more; they never make it keep a changed one,
 except for the bounded delay of ``REFRESH`` seconds while another process's worker
-applies changes (within this process the worker's own announcement is seen at once).
+applies changes (the announcements of this process's own worker are seen at once).
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from service.domain.instants import to_micros
 from service.readmodels.tables import fact_versions
 from service.readmodels.worker import read_position
 
-# Seconds a position read from the database is taken as current, when this process does
-# not run the read models' worker itself (``serve --processes N``, ``--no-workers``).
+# Seconds a position read from the database is taken as current (a process whose own worker
+# commits a batch knows at once).
 REFRESH = 0.05
 # Seconds an append may take between its transaction-time stamp and its commit: longer than
 # the store's longest bounded wait (SQLite's 30 s lock timeout). An ``as_of`` this far
@@ -92,7 +92,9 @@ class Progress:
                 return True
             if seen.next_due_us is not None and now_us >= seen.next_due_us:
                 return True
-        return not self.container.running and self.monotonic() - seen.taken_monotonic > REFRESH
+        # Read again even where this process's worker announces its commits: another process may
+        # run the read models' worker too.
+        return self.monotonic() - seen.taken_monotonic > REFRESH
 
     async def _refresh(self, now_us: int) -> Seen:
         asked = self.monotonic()

@@ -23,10 +23,9 @@ from starlette.types import Scope
 from service.api import conditional
 from service.api.auth import reads_need_token
 from service.api.progress import Progress
+from service.api.responses import JSON
 from service.bootstrap import Container
 from service.domain.instants import to_micros
-
-JSON_MEDIA = "application/json"
 
 
 async def answer_validators(
@@ -94,7 +93,7 @@ class ReadAnswer:
         body = await run_in_threadpool(self._encoded, build)
         if self.wants_any():
             return conditional.not_modified(found)
-        return Response(body, media_type=JSON_MEDIA, headers=found.headers())
+        return Response(body, media_type=JSON.media_type, headers=found.headers())
 
     def _encoded(self, build: Callable[[Connection], Any]) -> bytes:
         with self.container.reading() as conn:

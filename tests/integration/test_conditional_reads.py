@@ -229,3 +229,14 @@ def test_a_malformed_if_none_match_gets_the_full_answer(api: TestClient, header:
 def test_an_unknown_actor_is_404_whatever_tag_is_sent(api: TestClient) -> None:
     tag = read(api, "/v1/actors").headers["ETag"]
     assert_problem(read(api, "/v1/actors/nobody-at-all/timeline", tag), 404)
+
+
+def test_a_304_is_counted_and_logged_under_its_route(api: TestClient, caplog: pytest.LogCaptureFixture) -> None:
+    stored = speak(api)
+    tag = read(api, "/v1/actors/hungary/state", min_position=stored["position"]).headers["ETag"]
+    with caplog.at_level("INFO", logger="service.requests"):
+        assert read(api, "/v1/actors/hungary/state", tag).status_code == 304
+    logged = [r for r in caplog.records if r.name == "service.requests" and getattr(r, "status", None) == 304]
+    assert [getattr(r, "route", None) for r in logged] == ["/v1/actors/{actor_id}/state"]
+    metrics = api.get("/metrics").text
+    assert 'route="/v1/actors/{actor_id}/state",status="304"' in metrics
