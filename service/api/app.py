@@ -9,13 +9,15 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from asgi_correlation_id import CorrelationIdMiddleware
-from fastapi import Depends, FastAPI
+from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from service.api import openapi_extra, problems
 from service.api.auth import Authenticate
+from service.api.held_answers import AnswerHeldTags
 from service.api.limits import BodyLimit
 from service.api.observe import ObserveRequests
+from service.api.progress import Progress
 from service.api.routes import (
     actors,
     changes,
@@ -29,7 +31,6 @@ from service.api.routes import (
 )
 from service.api.routes import web as web_page
 from service.api.schemas import ProblemDoc
-from service.api.strict_query import refuse_unknown_query
 from service.bootstrap import Container, bootstrap
 from service.observability import logs
 from service.runtime import tune_garbage_collector
@@ -72,11 +73,11 @@ def create_app(container: Container | None, *, run_workers: bool = False, owns_c
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
-        dependencies=[Depends(refuse_unknown_query)],
     )
     app.state.container = container
     if container is not None:
         app.state.appends = GroupCommitter(container.store.record_facts)
+        app.state.progress = Progress(container)
     problems.install(app)
     routers = [m.router for m in (events, actors, state, stats, exports, changes, stream, subscriptions, health)]
     for router in routers:
@@ -88,6 +89,7 @@ def create_app(container: Container | None, *, run_workers: bool = False, owns_c
     # form of its own, and who may call, and which methods a path takes, are read from these.
     app.state.routes = [route for router in routers for route in router.routes]
     app.add_middleware(BodyLimit)
+    app.add_middleware(AnswerHeldTags)
     app.add_middleware(Authenticate, routes=app.state.routes)
     app.add_middleware(ObserveRequests, metrics=container.metrics if container is not None else None)
     app.add_middleware(CorrelationIdMiddleware, header_name="X-Request-ID")

@@ -21,10 +21,13 @@ from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.api.responses import Problem
+from service.api.strict_query import unknown_query_problem
 
 SCOPE_RANK = {"read": 0, "write": 1, "admin": 2}
 # Where the gate leaves the scope a request was granted, for the dependency to see.
 GRANTED = "timeline.granted_scope"
+# Where it leaves the route it matched, for the layers inside it.
+MATCHED = "timeline.matched_route"
 CHALLENGE = {"WWW-Authenticate": "Bearer"}
 
 
@@ -45,15 +48,15 @@ def needed_scope(route: BaseRoute) -> str | None:
     """The highest scope a route's dependencies (its router's included) ask for; None: open."""
     if not isinstance(route, APIRoute):
         return None
-    found = [getattr(dep.call, "needed_scope", None) for dep in _all_dependencies(route.dependant)]
+    found = [getattr(dep.call, "needed_scope", None) for dep in all_dependencies(route.dependant)]
     scopes = [scope for scope in found if scope is not None]
     return max(scopes, key=SCOPE_RANK.__getitem__, default=None)
 
 
-def _all_dependencies(dependant: Any) -> Iterable[Any]:
+def all_dependencies(dependant: Any) -> Iterable[Any]:
     for dependency in dependant.dependencies:
         yield dependency
-        yield from _all_dependencies(dependency)
+        yield from all_dependencies(dependency)
 
 
 def _bearer(scope: Scope) -> str | None:
@@ -71,9 +74,13 @@ def _scope_of(token_scopes: dict[str, str], token: str) -> str | None:
     return found
 
 
+def reads_need_token(token_scopes: dict[str, str], public_reads: bool) -> bool:
+    return bool(token_scopes) and not public_reads
+
+
 def refusal(needed: str, scope: Scope, token_scopes: dict[str, str], public_reads: bool) -> Problem | None:
     """The 401 or 403 for a request that lacks ``needed``; None when it may go on."""
-    if needed == "read" and (not token_scopes or public_reads):
+    if needed == "read" and not reads_need_token(token_scopes, public_reads):
         return None
     token = _bearer(scope)
     if token is None:
@@ -111,6 +118,13 @@ class Authenticate:
                     await refused(scope, receive, send)
                     return
                 scope[GRANTED] = needed
+            if route is not None:
+                malformed = await unknown_query_problem(scope["app"], route, scope)
+                if malformed is not None:
+                    scope["route"] = route
+                    await malformed(scope, receive, send)
+                    return
+                scope[MATCHED] = route
         await self.app(scope, receive, send)
 
     def _match(self, scope: Scope) -> tuple[BaseRoute | None, str | None]:

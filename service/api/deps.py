@@ -3,15 +3,15 @@ consistency, and the parameters routes share."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine
 from contextlib import AbstractContextManager
-from datetime import datetime
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.types import DecoratedCallable
 from pydantic import BaseModel
 from sqlalchemy import Connection, Engine
+from starlette.concurrency import run_in_threadpool
 
 # Routes take everything they depend on from here. The scope markers' check is
 # service.api.auth's, made before the body is read; the parameters are service.api.params'.
@@ -31,7 +31,9 @@ from service.api.params import echo_axes as echo_axes
 from service.api.params import fact_filter as fact_filter
 from service.api.params import pinned as pinned
 from service.api.params import valid_time as valid_time
-from service.api.schemas import READ_PROBLEMS, answers
+from service.api.progress import Progress
+from service.api.read_answers import ReadAnswer
+from service.api.schemas import READ_PROBLEMS, cached_answers
 from service.bootstrap import Container
 from service.domain.errors import InvalidInputError, NotCaughtUpError, PositionBeyondLogError
 from service.domain.facts import MAX_POSITION
@@ -81,23 +83,7 @@ DispatcherDep = Annotated[Dispatcher, Depends(_part(lambda c: c.dispatcher))]
 # --- reading ---------------------------------------------------------------------------
 
 
-def wait_for_min_position(
-    request: Request,
-    min_position: Annotated[
-        int | None,
-        Query(
-            ge=0,
-            le=MAX_POSITION,
-            description=(
-                "wait (bounded) until the read models include this position, one an append "
-                "returned; a position beyond the log's last one is refused"
-            ),
-        ),
-    ] = None,
-) -> None:
-    if min_position is None:
-        return
-    container = _container(request)
+def _wait(container: Container, min_position: int) -> None:
     try:
         reached = container.wait_for_position(min_position, container.settings.read_wait)
     except PositionBeyondLogError as exc:
@@ -109,7 +95,17 @@ def wait_for_min_position(
         raise NotCaughtUpError(f"the read models have not reached position {min_position} yet; retry")
 
 
-CaughtUp = Depends(wait_for_min_position)
+MinPosition = Annotated[
+    int | None,
+    Query(
+        ge=0,
+        le=MAX_POSITION,
+        description=(
+            "wait (bounded) until the read models include this position, one an append "
+            "returned; a position beyond the log's last one is refused"
+        ),
+    ),
+]
 
 
 def read_route(
@@ -117,17 +113,34 @@ def read_route(
 ) -> Callable[[DecoratedCallable], DecoratedCallable]:
     """A GET in the read scope, documented with the problems any read may answer."""
     return router.get(
-        path, dependencies=[CanRead], summary=summary, responses=answers(model, *problems, *READ_PROBLEMS)
+        path,
+        dependencies=[CanRead],
+        summary=summary,
+        responses=cached_answers({"model": model}, *problems, *READ_PROBLEMS),
     )
 
 
-def read_connection(request: Request, _: Annotated[None, CaughtUp]) -> Iterator[Connection]:
-    with _container(request).reading() as conn:
-        yield conn
+def _progress(request: Request) -> Progress:
+    progress: Progress = request.app.state.progress
+    return progress
 
 
-# A read-model connection for the request, taken in a read slot (see Container.reading).
-ReadConn = Annotated[Connection, Depends(read_connection)]
+async def read_answer(request: Request, min_position: MinPosition = None) -> ReadAnswer:
+    """The moment of the request and the ``min_position`` wait are taken here, not through
+    dependencies of their own: each dependency FastAPI solves costs about as much as the
+    read's whole query on the demo store (profiled, docs/performance.md)."""
+    container = _container(request)
+    if min_position is not None:
+        # The wait blocks (it polls the database): in the thread pool, and only when asked for.
+        await run_in_threadpool(_wait, container, min_position)
+        _progress(request).advance(min_position)
+    return ReadAnswer(request, container, _progress(request), container.clock())
+
+
+# A read's answer: the moment of the request (``read.now``), validators and 304s, and its
+# query on a read-model connection in a read slot.
+Read = Annotated[ReadAnswer, Depends(read_answer)]
+
 
 Connect = Callable[[], AbstractContextManager[Connection]]
 
@@ -153,6 +166,3 @@ StorageDep = Annotated[StorageHealth, Depends(_part(lambda c: c.storage))]
 
 
 MetricsDep = Annotated[Metrics, Depends(_part(lambda c: c.metrics))]
-
-
-Now = Annotated[datetime, Depends(_part(lambda c: c.clock()))]

@@ -52,5 +52,5 @@ def malformed_json(message: str = "not valid JSON") -> Problem:
     )
 
 
-def page_answer(page: Page) -> JSON:
-    return JSON({"items": page.items, "next_cursor": page.next_cursor})
+def page_body(page: Page) -> dict[str, Any]:
+    return {"items": page.items, "next_cursor": page.next_cursor}

@@ -291,3 +291,31 @@ def answers(model: type[BaseModel] | None, *problems: int, status: int = 200) ->
     documented: dict[int | str, dict[str, Any]] = {status: {"model": model}} if model else {}
     documented.update(dict.fromkeys(problems, PROBLEM))
     return documented
+
+
+# The validators and cache rules of every read (service.api.conditional; docs/api.md "Caching").
+CACHE_HEADERS = {
+    "ETag": {
+        "description": "weak for a current answer (it changes with the read models), strong for a settled one",
+        "schema": {"type": "string"},
+    },
+    "Cache-Control": {
+        "description": (
+            "`no-cache` for a current answer (revalidate with If-None-Match); "
+            "`public` (`private` when reads need a token) `, max-age=31536000, immutable` for a settled `as_of`"
+        ),
+        "schema": {"type": "string"},
+    },
+    "Vary": {"description": "`Authorization` when reads need a token", "schema": {"type": "string"}},
+}
+NOT_MODIFIED = {
+    "description": "If-None-Match names the answer's current tag: no body, the same validators",
+    "headers": CACHE_HEADERS,
+}
+
+
+def cached_answers(ok: dict[str, Any], *problems: int) -> dict[int | str, dict[str, Any]]:
+    """A read's documented answers: ``ok`` (its 200) with the cache headers, a 304, then its problems."""
+    documented: dict[int | str, dict[str, Any]] = {200: {**ok, "headers": CACHE_HEADERS}, 304: NOT_MODIFIED}
+    documented.update(dict.fromkeys(problems, PROBLEM))
+    return documented

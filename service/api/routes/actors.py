@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path
 from sqlalchemy import Connection
+from starlette.responses import Response
 
 from service.api.deps import (
     AtParam,
@@ -15,8 +16,7 @@ from service.api.deps import (
     Cursor,
     FromParam,
     Limit,
-    Now,
-    ReadConn,
+    Read,
     StoreDep,
     ToParam,
     TypeParam,
@@ -25,8 +25,8 @@ from service.api.deps import (
     read_route,
     valid_time,
 )
-from service.api.responses import JSON, page_answer
-from service.api.schemas import ActorPage, ActorSaved, ActorState, TimelinePage, answers
+from service.api.responses import JSON, page_body
+from service.api.schemas import ActorPage, ActorSaved, ActorState, TimelinePage, answers, cached_answers
 from service.domain.actors import ActorProfileIn, profile_record
 from service.domain.errors import InvalidInputError, NotFoundError
 from service.domain.facts import SLUG_PATTERN
@@ -38,15 +38,15 @@ router = APIRouter(prefix="/v1/actors", tags=["actors"])
 ActorId = Annotated[str, Path(pattern=SLUG_PATTERN, max_length=80, description="actor slug, e.g. nato")]
 
 
-def known_actor(conn: Connection, actor_id: str) -> None:
-    if not queries.actor_exists(conn, actor_id):
-        raise NotFoundError(f"no fact names actor '{actor_id}' and nobody registered it")
+def _unknown(actor_id: str) -> NotFoundError:
+    return NotFoundError(f"no fact names actor '{actor_id}' and nobody registered it")
 
 
-@router.get("", dependencies=[CanRead], summary="Actors with their fact counts", responses=answers(ActorPage))
-def list_actors(conn: ReadConn, limit: Limit = 100, cursor: Cursor = None) -> JSON:
-    page = queries.list_actors(conn, cursor, limit)
-    return page_answer(page)
+@router.get(
+    "", dependencies=[CanRead], summary="Actors with their fact counts", responses=cached_answers({"model": ActorPage})
+)
+async def list_actors(read: Read, limit: Limit = 100, cursor: Cursor = None) -> Response:
+    return await read.json(lambda conn: page_body(queries.list_actors(conn, cursor, limit)), as_of_us=None)
 
 
 @router.put(
@@ -64,28 +64,43 @@ def put_actor(actor_id: ActorId, profile: ActorProfileIn, store: StoreDep) -> JS
     return JSON({**record, "position": position})
 
 
+# An actor a visible fact names is known (the projection registers every actor a fact names,
+# in the same transaction), so only an empty answer needs the second query that tells an
+# actor without facts from one nobody has heard of.
+
+
 @read_route(
     router, "/{actor_id}/timeline", "The facts in which the actor plays any role, by occurred time", TimelinePage, 404
 )
-def actor_timeline(
+async def actor_timeline(
     actor_id: ActorId,
-    conn: ReadConn,
+    read: Read,
     axes: AxesDep,
     limit: Limit = 100,
     cursor: Cursor = None,
     type_: TypeParam = None,
     from_: FromParam = None,
     to: ToParam = None,
-) -> JSON:
+) -> Response:
     filt = fact_filter(type_, None, None, from_, to)
-    known_actor(conn, actor_id)
-    page = queries.timeline(conn, actor_id, axes, filt, cursor, limit)
-    return page_answer(page)
+
+    def answer(conn: Connection) -> dict[str, Any]:
+        page = queries.timeline(conn, actor_id, axes, filt, cursor, limit)
+        if not page.items and not queries.actor_exists(conn, actor_id):
+            raise _unknown(actor_id)
+        return page_body(page)
+
+    return await read.json(answer, as_of_us=axes.as_of_us)
 
 
 @read_route(router, "/{actor_id}/state", "The actor's situation at a date", ActorState, 404)
-def actor_state(actor_id: ActorId, conn: ReadConn, axes: AxesDep, now: Now, at: AtParam = None) -> JSON:
-    moment = valid_time(at, now)
-    known_actor(conn, actor_id)
-    state = queries.actor_state(conn, actor_id, axes, to_micros(moment))
-    return JSON({"actor": actor_id, "at": format_instant(moment), **echo_axes(axes, now), **state})
+async def actor_state(actor_id: ActorId, read: Read, axes: AxesDep, at: AtParam = None) -> Response:
+    moment = valid_time(at, read.now)
+
+    def answer(conn: Connection) -> dict[str, Any]:
+        state = queries.actor_state(conn, actor_id, axes, to_micros(moment))
+        if not state["event_count"] and not queries.actor_exists(conn, actor_id):
+            raise _unknown(actor_id)
+        return {"actor": actor_id, "at": format_instant(moment), **echo_axes(axes, read.now), **state}
+
+    return await read.json(answer, as_of_us=axes.as_of_us, clock_dependent=at is None)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query
+from starlette.responses import Response
 
-from service.api.deps import Limit, ReadConn, read_route
-from service.api.responses import JSON
+from service.api.deps import Limit, Read, read_route
 from service.api.schemas import ChangePage
 from service.domain.facts import MAX_POSITION
 from service.readmodels import queries
@@ -16,11 +16,11 @@ router = APIRouter(prefix="/v1/changes", tags=["changes"])
 
 
 @read_route(router, "", "Recorded, corrected and retracted facts after a position", ChangePage)
-def list_changes(
-    conn: ReadConn,
+async def list_changes(
+    read: Read,
     after: Annotated[
         int, Query(ge=0, le=MAX_POSITION, description="position to start after; 0 = from the beginning")
     ] = 0,
     limit: Limit = 100,
-) -> JSON:
-    return JSON(queries.changes(conn, after, limit))
+) -> Response:
+    return await read.json(lambda conn: queries.changes(conn, after, limit), as_of_us=None)

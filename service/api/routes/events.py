@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Body
+from sqlalchemy import Connection
+from starlette.responses import Response
 
 from service.api.deps import (
     AppendsDep,
@@ -14,11 +16,11 @@ from service.api.deps import (
     Cursor,
     FactFilterDep,
     Limit,
-    ReadConn,
+    Read,
     StoreDep,
     read_route,
 )
-from service.api.responses import JSON, page_answer
+from service.api.responses import JSON, page_body
 from service.api.schemas import (
     MAX_BATCH_FACTS,
     PROBLEM,
@@ -116,14 +118,20 @@ def retract_event(event_id: UUID, retraction: RetractionIn, store: StoreDep) -> 
 
 
 @read_route(router, "", "List facts by occurred time", FactPage)
-def list_events(conn: ReadConn, axes: AxesDep, filt: FactFilterDep, limit: Limit = 100, cursor: Cursor = None) -> JSON:
-    page = queries.list_facts(conn, axes, filt, cursor, limit)
-    return page_answer(page)
+async def list_events(
+    read: Read, axes: AxesDep, filt: FactFilterDep, limit: Limit = 100, cursor: Cursor = None
+) -> Response:
+    return await read.json(
+        lambda conn: page_body(queries.list_facts(conn, axes, filt, cursor, limit)), as_of_us=axes.as_of_us
+    )
 
 
 @read_route(router, "/{event_id}", "One fact as known then, with its revisions", FactWithRevisions, 404)
-def get_event(event_id: UUID, conn: ReadConn, axes: AxesDep) -> JSON:
-    fact = queries.get_fact(conn, str(event_id), axes)
-    if fact is None:
-        raise NotFoundError(f"no fact {event_id} was known at that time")
-    return JSON(fact)
+async def get_event(event_id: UUID, read: Read, axes: AxesDep) -> Response:
+    def answer(conn: Connection) -> dict[str, Any]:
+        fact = queries.get_fact(conn, str(event_id), axes)
+        if fact is None:
+            raise NotFoundError(f"no fact {event_id} was known at that time")
+        return fact
+
+    return await read.json(answer, as_of_us=axes.as_of_us)

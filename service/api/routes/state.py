@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Any
 
-from service.api.deps import ActorParam, AtParam, AxesDep, Now, ReadConn, echo_axes, read_route, valid_time
-from service.api.responses import JSON
+from fastapi import APIRouter
+from sqlalchemy import Connection
+from starlette.responses import Response
+
+from service.api.deps import ActorParam, AtParam, AxesDep, Read, echo_axes, read_route, valid_time
 from service.api.schemas import WorldState
 from service.domain.actors import actor_list
 from service.domain.instants import format_instant, to_micros
@@ -15,8 +18,12 @@ router = APIRouter(prefix="/v1/state", tags=["state"])
 
 
 @read_route(router, "", "Every actor's situation at a date", WorldState)
-def world_state(conn: ReadConn, axes: AxesDep, now: Now, at: AtParam = None, actor: ActorParam = None) -> JSON:
-    moment = valid_time(at, now)
+async def world_state(read: Read, axes: AxesDep, at: AtParam = None, actor: ActorParam = None) -> Response:
+    moment = valid_time(at, read.now)
     only = actor_list("actor", actor)
-    states = queries.world_state(conn, axes, to_micros(moment), only)
-    return JSON({"at": format_instant(moment), **echo_axes(axes, now), "actors": states})
+
+    def answer(conn: Connection) -> dict[str, Any]:
+        states = queries.world_state(conn, axes, to_micros(moment), only)
+        return {"at": format_instant(moment), **echo_axes(axes, read.now), "actors": states}
+
+    return await read.json(answer, as_of_us=axes.as_of_us, clock_dependent=at is None)
