@@ -52,7 +52,7 @@ async def unknown_query_problem(app: FastAPI, route: BaseRoute, scope: Scope) ->
 
     The request gate (service.api.auth) asks, once it has matched the route and let the
     caller through: an app-wide dependency did this before, and every dependency FastAPI
-    solves costs a read a tenth of its fixed cost (docs/performance.md).
+    solves costs a read tens of microseconds (docs/performance.md).
     """
     query = scope["query_string"]
     path = getattr(route, "path_format", None)
