@@ -22,7 +22,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, Integer, func, literal_column, select, text, tuple_, union_all
+import orjson
+from sqlalchemy import Connection, Integer, Text, cast, func, literal_column, select, text, tuple_, union_all
 
 from service.domain import summaries
 from service.domain.revisions import STATUS_ACTIVE
@@ -58,7 +59,8 @@ def _blocks(conn: Connection, actor_id: str, level: int, as_of_us: int | None, p
         fb.c.end_position,
         fb.c.max_reported_us,
         fb.c.min_reported_us,
-        fb.c.summary,
+        # As text, decoded only for the blocks taken: most of a level's blocks in range are not.
+        cast(fb.c.summary, Text).label("summary"),
     ).where(
         fb.c.actor_id == actor_id,
         fb.c.level == level,
@@ -93,7 +95,7 @@ def _cover(
             if start > cursor:
                 left.append((cursor, start))
             if not unpublished:
-                parts.append((start, summaries.from_json(row.summary)))
+                parts.append((start, summaries.from_json(orjson.loads(row.summary))))
             cursor = end
         if cursor < high:
             left.append((cursor, high))
