@@ -16,6 +16,12 @@ plus those of every level-0 block holding rows published both by R and after R. 
 reported after they occur, so those are the blocks of the facts that occurred in the weeks
 before R (a fact, or a correction of one, reported after R) - about a month of facts in the
 benchmark's store, whose corrections come up to 30 days later - wherever the date is.
+
+That bound assumes publication times near the facts. A fact recorded without ``reported_at``
+is published when recorded, which for a store of past events is after every R: one such row
+makes its block's ``max_reported_us`` later than any R, so its block is folded raw. In the
+benchmark's store (5 % of facts so, nearly every block has one) ``reported_by`` reads cost
+what the plain fold costs, or a little more (bench/targets/checkpoints.py).
 """
 
 from __future__ import annotations
