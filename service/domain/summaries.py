@@ -46,9 +46,9 @@ UNKNOWN = -1
 
 # [name, status, since, forced, personnel or None]
 MissionRow = Sequence[Any]
-# [key, a, b, overwrite, location as [[field, value], ...]]: with a None the level becomes b,
-# otherwise max(level + a, b), with b >= 0. Pairs keep the location's field order in any
-# JSON column (JSONB sorts object keys).
+# [key, a, b, overwrite, location]: with a None the level becomes b, otherwise max(level + a, b),
+# with b >= 0. The location is a JSON object, as in ``fact_actors.fold``: a column that keeps
+# object keys in order (JSON, not JSONB) gives the state's location in the fold's field order.
 DeploymentRow = Sequence[Any]
 # [event_id, type, occurred_at]
 LastEvent = Sequence[str]
@@ -122,7 +122,8 @@ class _Accumulator:
         self.statements += summary.statements
         if summary.last_event is not None:
             self.last_event = summary.last_event
-        # Inlined `mission` and `deployment`: a read combines many rows.
+        # `mission` and `deployment` inlined: combining 100 summaries of 64 facts over 300 sites
+        # took 0.86 ms of CPU with the calls, 0.76 without (bench.summaries' data).
         missions = self.missions
         for row in summary.missions:
             before = missions.get(row[0])
@@ -162,7 +163,7 @@ class _Accumulator:
             self.mission([fact["mission"], MISSION_ACTIVE, since, False, None])
         elif kind == "PersonnelDeployed":
             location = fact["location"]
-            self.deployment([location_key(location), None, fact["personnel"], True, _pairs(location)])
+            self.deployment([location_key(location), None, fact["personnel"], True, dict(location)])
             if fact.get("mission"):
                 self.mission([fact["mission"], MISSION_ACTIVE, since, False, fact["personnel"]])
         elif kind == "PersonnelRepositioned":
@@ -175,9 +176,9 @@ class _Accumulator:
     def _move(self, location: Mapping[str, Any], delta: int | None) -> None:
         key = location_key(location)
         if delta is None:
-            self.deployment([key, None, UNKNOWN, False, _pairs(location)])
+            self.deployment([key, None, UNKNOWN, False, dict(location)])
         else:
-            self.deployment([key, delta, 0, False, _pairs(location)])
+            self.deployment([key, delta, 0, False, dict(location)])
 
     def summary(self) -> Summary:
         return Summary(
@@ -189,10 +190,6 @@ class _Accumulator:
             tuple(self.missions.values()),
             tuple(self.deployments.values()),
         )
-
-
-def _pairs(location: Mapping[str, Any]) -> list[list[Any]]:
-    return [[name, value] for name, value in location.items()]
 
 
 def summarize(rows: Iterable[tuple[AbstractSet[str], Mapping[str, Any]]]) -> Summary:

@@ -11,9 +11,10 @@ import pytest
 from hypothesis import HealthCheck, Phase, find, given, settings
 from hypothesis import strategies as st
 
+from service.demo import demo_data
 from service.domain import summaries
-from service.domain.facts import FACT_TYPES, ROLES
-from service.domain.replay import fold_input, fold_inputs
+from service.domain.facts import FACT_TYPES, ROLES, validate_fact
+from service.domain.replay import fold_input, fold_inputs, roles_by_actor
 from service.domain.summaries import (
     IDENTITY,
     Summary,
@@ -173,6 +174,16 @@ def test_a_summary_survives_a_round_trip_through_json(history: list[Row]) -> Non
     assert json_bytes(to_json(back)) == json_bytes(to_json(summary))
 
 
+def test_the_demo_data_cut_anywhere_gives_every_actor_its_fold_state() -> None:
+    facts = sorted((validate_fact(raw).to_record() for raw in demo_data()["events"]), key=lambda f: f["occurred_at"])
+    for actor in sorted({ref["id"] for f in facts for ref in f["actors"]}):
+        rows = [(frozenset(r), fold_input(f, r)) for f in facts if (r := roles_by_actor(f).get(actor))]
+        expected = json_bytes(fold_inputs(rows))
+        for cut in range(len(rows) + 1):
+            combined = combine(stored(summarize(rows[:cut])), stored(summarize(rows[cut:])))
+            assert json_bytes(state_of(combined)) == expected, (actor, cut)
+
+
 def test_state_of_gives_a_dict_of_its_own() -> None:
     summary = summarize([(frozenset({"actor"}), fold_input(deployed(500, PLACES[1], "nmi"), frozenset({"actor"})))])
     state = state_of(summary)
@@ -187,6 +198,18 @@ def test_a_suspension_and_resumption_inside_a_block_moves_since_after_an_active_
     second = [row("MissionSuspended", 2, mission="nmi", personnel=None), row("MissionResumed", 3, mission="nmi")]
     state = state_of(combine(summarize(first), summarize(second)))
     assert state["missions"]["nmi"] == {"status": "active", "since": "2020-01-03T00:00:00.000000Z", "personnel": None}
+    assert state == fold_inputs(first + second)
+
+
+def test_a_level_emptied_in_one_block_and_refilled_in_the_next_is_the_refill() -> None:
+    kuwait = {"name": "Kuwait", "country": "KW"}
+    first = [
+        row("PersonnelDeployed", 1, personnel=100, location=kuwait),
+        row("PersonnelRepositioned", 2, personnel=450, **{"from": kuwait}),  # 450 of 100 leave: 0
+    ]
+    second = [row("PersonnelRepositioned", 3, personnel=20, to=kuwait)]
+    state = state_of(combine(stored(summarize(first)), stored(summarize(second))))
+    assert state["deployments"]["KW"] == {"personnel": 20, "personnel_known": True, "location": kuwait}
     assert state == fold_inputs(first + second)
 
 
