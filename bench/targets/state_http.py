@@ -40,7 +40,10 @@ class Server:
     sf: StoreFacts
 
     def get(self, client: httpx.Client, path: str, **params: str) -> httpx.Response:
-        answer = client.get(self.base + path, params=params)
+        try:
+            answer = client.get(self.base + path, params=params)
+        except httpx.HTTPError as exc:
+            raise BenchError(f"GET {path} {params}: {type(exc).__name__}: {exc}") from exc
         if answer.status_code >= 400:
             raise BenchError(f"GET {path} {params} answered {answer.status_code}: {answer.text[:300]}")
         return answer
