@@ -185,10 +185,14 @@ class Figure:
     baseline_name: str = ""
     detail: str = ""
     lacking: str = ""  # the row could not be measured because the service lacks this (not a failure of the run)
+    error: str = ""  # this row's measurement failed (the target's other rows stand)
 
 
 def put_all(report: Report, backend: str, figures: list[Figure]) -> None:
     for f in figures:
+        if f.error:
+            report.fail([f.key], backend, f.error)
+            continue
         report.put(f.key, backend, f.value, f.baseline, f.baseline_name, f.detail)
         report.cells[(f.key, backend)].lacking = f.lacking
 
