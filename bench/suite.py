@@ -6,7 +6,9 @@ Baselines (same run, same machine): B1 a FastAPI echo of a fact-sized POST, B2 r
 table of the event store's shape (one row per commit, and 1,000 rows per transaction), B3 a FastAPI
 GET of a small JSON object. Targets: 1 single-fact HTTP appends; 2 import (store, read models, batch
 POSTs, peak memory); 3 projection rebuild; 4 state at a date on a skewed store (in-process and over
-HTTP, server memory); 5 cost growth with the store's size; 7 webhook latency and throughput.
+HTTP, server memory); 5 cost growth with the store's size; 7 webhook latency and throughput; 8 reads
+over HTTP on the same store (timelines, the busiest actor, two processes, counts, the web page's
+slider step, conditional GETs).
 
 Prints progress to standard error and one table to standard output: each target, its figure, its
 baseline, the ratio, and PASS or SHORT (by how much). See bench/README.md.
@@ -52,11 +54,11 @@ class Target:
 TARGETS = (
     Target(frozenset({1}), ("1",), appends.run),
     Target(frozenset({2, 3}), ("2a", "2b", "2c", "2d", "3"), imports.run),
-    Target(frozenset({4, 5}), tuple(s.key for s in SPECS if s.key.startswith("4")), state.run),
+    Target(frozenset({4, 5, 8}), tuple(s.key for s in SPECS if s.key[0] in "458"), state.run),
     Target(frozenset({7}), ("7a", "7b"), webhooks.run),
 )
 NUMBERS = tuple(sorted(set().union(*(t.numbers for t in TARGETS))))
-HTTP_NUMBERS = {1, 4}  # the targets that need a load generator
+HTTP_NUMBERS = {1, 4, 8}  # the targets that need a load generator
 
 
 def parse_only(text: str | None) -> set[int]:
@@ -71,7 +73,7 @@ def parse_only(text: str | None) -> set[int]:
             chosen |= {2, 4}
             continue
         if not part.isdigit() or int(part) not in NUMBERS:
-            raise argparse.ArgumentTypeError(f"unknown target {part!r}: choose among 1,2,3,4,5,6,7")
+            raise argparse.ArgumentTypeError(f"unknown target {part!r}: choose among 1,2,3,4,5,6,7,8")
         chosen.add(int(part))
     return chosen
 
@@ -99,7 +101,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--only",
         type=parse_only,
         default=None,
-        help="comma list of targets to run (1,2,3,4,5,7; 6 = the memory rows, i.e. 2 and 4)",
+        help="comma list of targets to run (1,2,3,4,5,7,8; 6 = the memory rows, i.e. 2 and 4)",
+    )
+    parser.add_argument(
+        "--growth-facts",
+        type=int,
+        help="the cost-growth curve's (5) largest store: loaded further after targets 4 and 8 "
+        "(default --facts; e.g. 5000000, which takes about an hour more)",
     )
     parser.add_argument("--markdown", type=Path, help="also write the report as Markdown to this file")
     parser.add_argument(
@@ -133,6 +141,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         if getattr(args, name) is None:
             setattr(args, name, small if quick else full)
     args.only = args.only or set(NUMBERS)
+    args.growth_facts = max(args.growth_facts or 0, args.facts)
     # --quick: the fewest runs that still exercise every row (a smoke run, not a measurement).
     args.queries = 30 if quick else 300
     args.query_warmup = 5 if quick else 20
@@ -143,14 +152,15 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     args.webhook_baseline_seconds = 1.0 if quick else max(2.0, args.seconds / 2)
     if not (
         1_000 <= args.facts <= 5_000_000
+        and args.growth_facts <= 10_000_000
         and 1_000 <= args.import_facts <= 2_000_000
         and 1 <= args.seconds <= 600
         and 0 <= args.warmup <= 60
         and 1 <= args.connections <= 256
     ):
         parser.error(
-            "need 1000 <= --facts <= 5000000, 1000 <= --import-facts <= 2000000, 1 <= --seconds <= 600, "
-            "0 <= --warmup <= 60, 1 <= --connections <= 256"
+            "need 1000 <= --facts <= 5000000, --growth-facts <= 10000000, 1000 <= --import-facts <= 2000000, "
+            "1 <= --seconds <= 600, 0 <= --warmup <= 60, 1 <= --connections <= 256"
         )
     return args
 
@@ -203,7 +213,8 @@ def main(argv: list[str] | None = None) -> int:
     report.info.update(machine_info())
     report.info["run"] = (
         f"{'--quick sizes' if args.quick else 'full sizes'}: state store {args.facts:,} facts over "
-        f"{ACTORS:,} actors (Zipf s={args.zipf:g}), import N={args.import_facts:,}, HTTP targets "
+        f"{ACTORS:,} actors (Zipf s={args.zipf:g}), growth curve to {args.growth_facts:,}, "
+        f"import N={args.import_facts:,}, HTTP targets "
         f"{args.warmup:g} s warm-up + {args.seconds:g} s, {args.connections} connections"
     )
     code = 0

@@ -350,9 +350,15 @@ def service_command(
 
 
 def start_server(
-    name: str, db_url: str | None, tokens: str, log_dir: Path, extra_env: dict[str, str] | None = None
+    name: str,
+    db_url: str | None,
+    tokens: str,
+    log_dir: Path,
+    extra_env: dict[str, str] | None = None,
+    processes: int = 1,
 ) -> tuple[ServiceProcess, str]:
-    """The service (db_url given) or the baseline app (db_url None) on a free loopback port, answering."""
+    """The service (db_url given; ``serve --processes N`` when N > 1) or the baseline app (db_url
+    None) on a free loopback port, answering."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     if db_url is None:
@@ -360,6 +366,7 @@ def start_server(
         env = clean_env()
     else:
         argv = [sys.executable, "-m", "service", "serve", "--host", "127.0.0.1", "--port", str(port)]
+        argv += ["--processes", str(processes)] if processes > 1 else []
         env = clean_env() | {"TIMELINE_DATABASE_URL": db_url, "TIMELINE_API_TOKENS": tokens} | (extra_env or {})
     child = start_child(name, argv, env, log_dir / f"{name.replace(' ', '-')}.log")
     child.port = port

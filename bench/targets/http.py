@@ -19,7 +19,7 @@ import orjson
 from bench.common.errors import BenchError
 from bench.common.machine import (
     RssWatch,
-    cpu_seconds_of,
+    group_cpu_seconds,
     machine_busy_ticks,
     ncpu,
     wait_for_quiet,
@@ -86,10 +86,11 @@ def uuid_prefix() -> str:
     return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) % 4]}{h[17:20]}-"
 
 
-def lua_headers(token: str, json_body: bool) -> str:
+def lua_headers(token: str, json_body: bool, extra: dict[str, str] | None = None) -> str:
     pairs = [f'["Authorization"] = "Bearer {token}"'] if token else []
     if json_body:
         pairs.append('["Content-Type"] = "application/json"')
+    pairs += [f'["{k}"] = [==[{v}]==]' for k, v in (extra or {}).items()]
     return "{" + ", ".join(pairs) + "}"
 
 
@@ -113,7 +114,7 @@ end
     )
 
 
-def get_script(paths: list[str], token: str) -> str:
+def get_script(paths: list[str], token: str, extra_headers: dict[str, str] | None = None) -> str:
     listed = ",\n  ".join(f'"{p}"' for p in paths)
     return (
         f"""
@@ -121,7 +122,7 @@ local paths = {{
   {listed}
 }}
 local i = 0
-local headers = {lua_headers(token, False)}
+local headers = {lua_headers(token, False, extra_headers)}
 request = function()
   i = i % #paths + 1
   return wrk.format("GET", paths[i], headers)
@@ -149,11 +150,11 @@ def wrk_once(
         str(path),
         base,
     ]
-    cpu0, busy0 = cpu_seconds_of(server.process.pid), machine_busy_ticks()
+    cpu0, busy0 = group_cpu_seconds(server.process.pid), machine_busy_ticks()
     started = time.monotonic()
     child = start_child(f"wrk-{label}", argv, clean_env(), ctx.workdir / f"wrk-{label}.log")
     done = reap(child, started, duration + 60)
-    cpu1, busy1 = cpu_seconds_of(server.process.pid), machine_busy_ticks()
+    cpu1, busy1 = group_cpu_seconds(server.process.pid), machine_busy_ticks()
     out = child.log_path.read_text(errors="replace")
     lines = [line for line in out.splitlines() if line.startswith(RESULT_MARK)]
     if done.code != 0 or not lines:
@@ -168,10 +169,18 @@ def wrk_once(
 
 
 def drive(
-    ctx: Ctx, server: ServiceProcess, base: str, label: str, *, token: str = "", paths: list[str] | None = None
+    ctx: Ctx,
+    server: ServiceProcess,
+    base: str,
+    label: str,
+    *,
+    token: str = "",
+    paths: list[str] | None = None,
+    script: str | None = None,
 ) -> Load:
-    """A warm-up, then the measured window, of POSTs of unique facts (no paths) or GETs of paths."""
-    result = _drive(ctx, server, base, label, token, paths)
+    """A warm-up, then the measured window, of POSTs of unique facts (no paths) or GETs of paths;
+    with wrk, ``script`` (a GET script) instead of the paths' (bench.loadgen then GETs paths[0])."""
+    result = _drive(ctx, server, base, label, token, paths, script)
     if result.other_cpu is not None and result.other_cpu > DISTURBED_PCT and "postgres" not in label:
         ctx.report.notes.append(
             f"{label}: other processes used {result.other_cpu:.0f}% of a core during the window; "
@@ -180,7 +189,9 @@ def drive(
     return result
 
 
-def _drive(ctx: Ctx, server: ServiceProcess, base: str, label: str, token: str, paths: list[str] | None) -> Load:
+def _drive(
+    ctx: Ctx, server: ServiceProcess, base: str, label: str, token: str, paths: list[str] | None, given: str | None
+) -> Load:
     ctx.quiet(label)
     progress(
         f"  {label}: {ctx.args.warmup:g} s warm-up + {ctx.args.seconds:g} s, "
@@ -189,10 +200,10 @@ def _drive(ctx: Ctx, server: ServiceProcess, base: str, label: str, token: str, 
     if ctx.wrk:
         ok_total = 0
         if ctx.args.warmup > 0:
-            script = post_script(token) if paths is None else get_script(paths, token)
+            script = given or (post_script(token) if paths is None else get_script(paths, token))
             warm, _, _, _ = wrk_once(ctx, server, base, script, ctx.args.warmup, f"{label}-warmup")
             ok_total += warm["requests"] - warm["non2xx"]
-        script = post_script(token) if paths is None else get_script(paths, token)
+        script = given or (post_script(token) if paths is None else get_script(paths, token))
         with RssWatch(server.process.pid) as rss:
             r, done, server_cpu, other = wrk_once(ctx, server, base, script, ctx.args.seconds, label)
         ok = r["requests"] - r["non2xx"]
@@ -270,6 +281,23 @@ def resolve_wrk(report: Report) -> str | None:
     name = first[0].split(" Copyright")[0] if first else "wrk"
     report.info["load generator"] = f"{name} ({found}), 1 thread, a separate process"
     return found
+
+
+def random_at_script(path: str, param: str, first_s: int, last_s: int, token: str, seed: int) -> str:
+    """GETs of ``path`` with ``param`` a random second in [first_s, last_s] per request, so that no
+    two requests are likely to ask the same thing (an answer cache cannot serve the window)."""
+    joiner = "&" if "?" in path else "?"
+    return (
+        f"""
+math.randomseed({seed})
+local prefix = [==[{path}{joiner}{param}=]==]
+local headers = {lua_headers(token, False)}
+request = function()
+  return wrk.format("GET", prefix .. os.date("!%Y-%m-%dT%H:%M:%SZ", math.random({first_s}, {last_s})), headers)
+end
+"""
+        + WRK_DONE
+    )
 
 
 # --- baselines ------------------------------------------------------------------------------

@@ -1,26 +1,22 @@
-"""Targets 4 and 5: a skewed store of ``--facts`` facts loaded in-process; the median and the
-busiest actor's state and timelines (4a-4k), the state over HTTP beside B3 (4l) and the server's
-memory (4m); and the cost growth of an append and a state query as the store grows (5)."""
+"""Targets 4, 5 and 8: a skewed store of ``--facts`` facts loaded in-process; the median and the
+busiest actor's state and timelines (4a-4k); the cost growth of an append and of the median and
+busiest actor's state as the store grows (5, up to ``--growth-facts``); and the reads over HTTP
+(4l, 4m, 8: ``bench.targets.state_http``)."""
 
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import random
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
-
-from bench.common.dataset import Generator, LoadFigures, load
-from bench.common.errors import BenchError
-from bench.common.machine import proc_status_kib
-from bench.common.processes import TOKEN, start_server, stop_server
-from bench.common.stats import fmt, fmt_ms, fmt_pct, mb, pct, progress
+from bench.common.dataset import BATCH, Generator, LoadFigures, load
+from bench.common.stats import fmt, fmt_ms, fmt_pct, pct, progress
 from bench.report import Figure
 from bench.targets.context import ACTORS, DISTURBED_PCT, Ctx
-from bench.targets.http import baseline_http, drive
+from bench.targets.state_http import SMALL_STORE, full_store_rows, small_store_rows
 from bench.targets.state_queries import (
     Series,
     StoreFacts,
@@ -38,6 +34,15 @@ from service.settings import Settings
 CURVE_SIZES = (10_000, 100_000)  # the growth curve's steps below --facts
 
 
+@dataclass
+class Growth:
+    """The cost-growth curve as it is measured: the report's rows and the figures of 5a and 5b."""
+
+    rows: list[tuple[str, ...]] = field(default_factory=list)
+    points: list[tuple[int, float | None, float | None]] = field(default_factory=list)  # facts, median, busiest p50
+    loaded: int = 0
+
+
 def run(ctx: Ctx, backend: str) -> list[Figure]:
     only = ctx.args.only
     figures: list[Figure] = []
@@ -46,74 +51,133 @@ def run(ctx: Ctx, backend: str) -> list[Figure]:
         container = bootstrap(Settings(database_url=db_url, api_tokens=""))
         tune_garbage_collector()  # as the service's commands do
         try:
-            sf = grow(ctx, container, backend, db_path)
-            if 4 not in only:
-                return figures
-            figures += state_rows(ctx, container, backend, sf)
-            progress(f"  catching up every projection before serving ({backend}) ...")
-            for worker in container.projections:
-                worker.catch_up()
-            ats = [p.at_us for p in make_params(random.Random(3), "now", sf, 200)]
+            growth = Growth()
+            sf, small = grow(ctx, container, backend, db_path, db_url, growth)
+            if 4 in only:
+                figures += state_rows(ctx, container, backend, sf)
+            if only & {4, 8}:
+                catch_up_all(container, backend)
+                figures += full_store_rows(ctx, backend, db_url, sf, small)
+            if 5 in only:
+                if ctx.args.growth_facts > growth.loaded:
+                    load_step(ctx, container, backend, db_path, growth, ctx.args.growth_facts, len(growth.rows))
+                ctx.report.curve[backend] = growth.rows
+                figures += growth_figures(growth)
         finally:
             container.close()
-        figures += state_http(ctx, backend, db_url, sf, ats)
     finally:
         ctx.release_db(db_url, db_path)
     return figures
 
 
-def grow(ctx: Ctx, container: Container, backend: str, db_path: Path | None) -> StoreFacts:
-    """Load to --facts; with target 5, in steps, measuring at each step (the report's curve)."""
-    sizes = (
-        sorted({min(s, ctx.args.facts) for s in CURVE_SIZES} | {ctx.args.facts})
-        if 5 in ctx.args.only
-        else [ctx.args.facts]
-    )
-    loaded = 0
-    curve: list[tuple[str, ...]] = []
-    sf: StoreFacts | None = None
-    for step, size in enumerate(sizes):
-        progress(f"  loading to {size:,} facts ({backend}) ...")
-        load_s = load_more(ctx, container, size - loaded, step)
-        loaded = size
-        if 5 in ctx.args.only:
-            sf, row = growth_row(ctx, container, backend, db_path, step, size, load_s)
-            curve.append(row)
+def step_sizes(ctx: Ctx) -> list[int]:
+    """The sizes the store is loaded to, in steps, up to --facts: the curve's (5) and the small
+    store of 8a and 8b."""
+    wanted: set[int] = set()
     if 5 in ctx.args.only:
-        ctx.report.curve[backend] = curve
-    return sf or store_facts(container, db_path)
+        wanted |= set(CURVE_SIZES)
+    if 8 in ctx.args.only:
+        wanted.add(SMALL_STORE)
+    return sorted({min(s, ctx.args.facts) for s in wanted} | {ctx.args.facts})
 
 
-def load_more(ctx: Ctx, container: Container, n: int, step: int) -> float:
+def grow(
+    ctx: Ctx, container: Container, backend: str, db_path: Path | None, db_url: str, growth: Growth
+) -> tuple[StoreFacts, list[Figure] | None]:
+    """Load to --facts in steps, measuring the curve at each step with target 5 and serving the
+    small store's HTTP rows at SMALL_STORE with target 8 (None when the store is no larger)."""
+    sf: StoreFacts | None = None
+    small: list[Figure] | None = None
+    for step, size in enumerate(step_sizes(ctx)):
+        sf = load_step(ctx, container, backend, db_path, growth, size, step)
+        if 8 in ctx.args.only and size == SMALL_STORE < ctx.args.facts:
+            catch_up_all(container, backend)
+            small = small_store_rows(ctx, backend, db_url, sf)
+    assert sf is not None
+    return sf, small
+
+
+def load_step(
+    ctx: Ctx, container: Container, backend: str, db_path: Path | None, growth: Growth, size: int, step: int
+) -> StoreFacts:
+    """More facts up to ``size``; the store's figures, and the curve's row with target 5."""
+    progress(f"  loading to {size:,} facts ({backend}) ...")
+    load_s, lf = load_more(ctx, container, size - growth.loaded, step)
+    growth.loaded = size
+    ctx.report.details.append(("5", backend, f"load to {size:,}: {load_text(lf, load_s)}"))
+    if 5 not in ctx.args.only:
+        return store_facts(container, db_path)
+    return growth_row(ctx, container, backend, db_path, step, load_s, growth)
+
+
+def load_text(lf: LoadFigures, load_s: float) -> str:
+    """Where a load step's time went (the loader's own phases)."""
+    append = f"{lf.facts / lf.append_s:,.0f} facts/s" if lf.append_s else "-"
+    return (
+        f"{load_s:.1f} s in all: {lf.facts:,} facts validated {lf.validate_s:.1f} s, appended in batches of "
+        f"{BATCH:,} through record_facts {lf.append_s:.1f} s ({append}), read models caught up "
+        f"{lf.catch_up_s:.1f} s ({lf.catch_up_events:,} events); {lf.corrections:,} corrections "
+        f"{lf.corrections_s:.1f} s and {lf.retractions:,} retractions {lf.retractions_s:.1f} s (one command "
+        f"each: the store has no batch of them), caught up {lf.catch_up_changes_s:.1f} s"
+        + (f"; ANALYZE {lf.analyze_s:.1f} s" if lf.analyze_s else "")
+    )
+
+
+def catch_up_all(container: Container, backend: str) -> None:
+    """Every projection caught up, so that a server started on the store has nothing to do first."""
+    progress(f"  catching up every projection before serving ({backend}) ...")
+    for worker in container.projections:
+        worker.catch_up()
+
+
+def load_more(ctx: Ctx, container: Container, n: int, step: int) -> tuple[float, LoadFigures]:
     """n more facts through the shared loader (a seed per step: new facts, same distribution)."""
     ns = argparse.Namespace(
         facts=n, actors=ACTORS, seed=1 + step * 1000, zipf=ctx.args.zipf, max_load_seconds=max(900.0, n / 250)
     )
+    figures = LoadFigures()
     started = time.perf_counter()
-    load(container, ns, LoadFigures())
-    return time.perf_counter() - started
+    load(container, ns, figures)
+    return time.perf_counter() - started, figures
 
 
 def growth_row(
-    ctx: Ctx, container: Container, backend: str, db_path: Path | None, step: int, size: int, load_s: float
-) -> tuple[StoreFacts, tuple[str, ...]]:
-    """At one size: a single-fact append's cost and the median actor's state, in-process."""
-    ctx.quiet(f"growth at {size} facts ({backend})")
+    ctx: Ctx, container: Container, backend: str, db_path: Path | None, step: int, load_s: float, growth: Growth
+) -> StoreFacts:
+    """At one size: a single-fact append's cost and the median and busiest actor's state, in-process."""
+    ctx.quiet(f"growth at {growth.loaded} facts ({backend})")
     appends = single_appends(container, 500 + step, ctx.args.appends, ctx.args.zipf)
     container.read_models.catch_up()
     sf = store_facts(container, db_path)
     params = make_params(random.Random(7 + step), "now", sf, ctx.args.query_warmup + ctx.args.queries)
     s = query_series(ctx, container, "state median", sf.median, run_state(sf.median), params)
-    return sf, (
-        f"{sf.facts:,}",
-        f"{load_s:.1f}",
-        fmt(pct(appends, 50), ".2f"),
-        fmt(pct(appends, 99), ".2f"),
-        fmt(pct(s.times_ms, 50), ".2f"),
-        fmt(pct(s.times_ms, 99), ".2f"),
-        f"{sf.median} ({sf.median_facts:,})",
-        f"{100 * sf.busiest_facts / sf.facts:.1f}%",
+    b = query_series(ctx, container, "state busiest", sf.busiest, run_state(sf.busiest), params)
+    growth.points.append((sf.facts, pct(s.times_ms, 50), pct(b.times_ms, 50)))
+    growth.rows.append(
+        (
+            f"{sf.facts:,}",
+            f"{load_s:.1f}",
+            fmt(pct(appends, 50), ".2f"),
+            fmt(pct(appends, 99), ".2f"),
+            fmt(pct(s.times_ms, 50), ".2f"),
+            fmt(pct(s.times_ms, 99), ".2f"),
+            f"{sf.median} ({sf.median_facts:,})",
+            fmt(pct(b.times_ms, 50), ".2f"),
+            fmt(pct(b.times_ms, 99), ".2f"),
+            f"{sf.busiest} ({sf.busiest_facts:,}, {100 * sf.busiest_facts / sf.facts:.1f}%)",
+        )
     )
+    return sf
+
+
+def growth_figures(growth: Growth) -> list[Figure]:
+    """5a and 5b: the state p50 at the largest size beside the smallest's."""
+    (small, m0, b0), (large, m1, b1) = growth.points[0], growth.points[-1]
+    sizes = f"{small:,} -> {large:,} facts ({len(growth.points)} sizes)"
+    return [
+        Figure("5a", m1, m0, f"{small:,}", f"median actor's state p50 {sizes}"),
+        Figure("5b", b1, b0, f"{small:,}", f"busiest actor's state p50 {sizes}"),
+    ]
 
 
 def single_appends(container: Container, seed: int, count: int, zipf: float, warmup: int = 10) -> list[float]:
@@ -200,33 +264,3 @@ def state_rows(ctx: Ctx, container: Container, backend: str, sf: StoreFacts) -> 
         )
         ctx.disturbed.clear()
     return figures
-
-
-def state_http(ctx: Ctx, backend: str, db_url: str, sf: StoreFacts, ats: list[int]) -> list[Figure]:
-    """4l and 4m: the median actor's state at random dates over HTTP, and the server's memory meanwhile."""
-    b3 = baseline_http(ctx, "B3")
-    paths = [
-        f"/v1/actors/{sf.median}/state?at={dt.datetime.fromtimestamp(a / 1e6, dt.UTC).strftime('%Y-%m-%dT%H:%M:%SZ')}"
-        for a in ats
-    ]
-    child, base = start_server(f"service-{backend} state", db_url, f"{TOKEN}:read", ctx.workdir)
-    try:
-        check = httpx.get(base + paths[0], headers={"authorization": f"Bearer {TOKEN}"}, timeout=30, trust_env=False)
-        if check.status_code != 200:
-            raise BenchError(f"GET {paths[0]} answered {check.status_code}: {check.text[:300]}")
-        result = drive(ctx, child, base, f"state-{backend}", token=TOKEN, paths=paths)
-        rss_now = proc_status_kib(child.process.pid, "VmRSS")
-    finally:
-        stop_server(child, ctx.report.notes)
-    if result.non2xx:
-        ctx.note(f"4l ({backend}): {result.non2xx} non-2xx answers")
-    return [
-        Figure("4l", result.rps, b3.rps, "B3", f"{result.text()}; {len(paths)} random dates for {sf.median}"),
-        Figure(
-            "4m",
-            mb(result.hwm_kib),
-            detail=f"VmHWM {mb(result.hwm_kib) or 0:,.0f} MB (peak of the process's life); VmRSS highest "
-            f"while serving {mb(result.max_rss_kib) or 0:,.0f} MB, after the window "
-            f"{mb(rss_now) or 0:,.0f} MB",
-        ),
-    ]
