@@ -41,7 +41,8 @@ class Server:
 
     def get(self, client: httpx.Client, path: str, **params: str) -> httpx.Response:
         try:
-            answer = client.get(self.base + path, params=params)
+            # An empty params would replace the query the path carries (httpx), not add nothing to it.
+            answer = client.get(self.base + path, params=params or None)
         except httpx.HTTPError as exc:
             raise BenchError(f"GET {path} {params}: {type(exc).__name__}: {exc}") from exc
         if answer.status_code >= 400:

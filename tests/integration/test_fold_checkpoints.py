@@ -29,7 +29,7 @@ from service.domain.facts import validate_fact
 from service.domain.instants import parse_instant, to_micros
 from service.readmodels import queries
 from service.readmodels.tables import fold_blocks
-from tests.integration.test_time_axes_property import DAYS, KINDS, fact_body
+from tests.support.histories import DAYS, KINDS, fact_body
 
 _examples = itertools.count()
 

@@ -24,9 +24,8 @@ from service.domain.facts import validate_fact
 from service.domain.instants import parse_instant, text_to_micros, to_micros
 from service.domain.replay import fold_state
 from service.readmodels import queries
+from tests.support.histories import DAYS, KINDS, fact_body
 
-DAYS = [f"2020-01-{d:02d}" for d in range(1, 9)]
-PLACES = [{"name": "Iraq", "country": "IQ"}, {"name": "Kuwait", "country": "KW"}, {"name": "Jordan", "country": "JO"}]
 _examples = itertools.count()
 _clock_ticks = itertools.count()
 
@@ -36,40 +35,6 @@ def fake_clock() -> datetime:
     return datetime(2030, 1, 1, tzinfo=UTC) + timedelta(seconds=next(_clock_ticks))
 
 
-def fact_body(kind: str, actor: str, other: str, day: str, reported: str, count: int | None, place: int) -> dict:
-    base = {"occurred_at": day, "reported_at": reported, "summary": f"{kind} by {actor}"}
-    if kind == "StrikeOccurred":
-        return {**base, "type": kind, "actors": [{"id": actor, "role": "perpetrator"}, {"id": other, "role": "target"}]}
-    if kind == "PersonnelDeployed":
-        return {
-            **base,
-            "type": kind,
-            "actors": [{"id": actor, "role": "actor"}],
-            "personnel": count or 0,
-            "location": PLACES[place],
-        }
-    if kind == "PersonnelRepositioned":
-        return {
-            **base,
-            "type": kind,
-            "actors": [{"id": actor, "role": "actor"}],
-            "personnel": count,
-            "from": PLACES[place],
-            "to": PLACES[(place + 1) % 3],
-        }
-    if kind in ("MissionSuspended", "MissionResumed"):
-        return {**base, "type": kind, "actors": [{"id": actor, "role": "actor"}], "mission": "m1"}
-    return {**base, "type": "StatementIssued", "actors": [{"id": actor, "role": "speaker"}], "text": "t"}
-
-
-KINDS = [
-    "StrikeOccurred",
-    "PersonnelDeployed",
-    "PersonnelRepositioned",
-    "MissionSuspended",
-    "MissionResumed",
-    "StatementIssued",
-]
 new_fact = st.tuples(
     st.just("fact"),
     st.sampled_from(KINDS),
