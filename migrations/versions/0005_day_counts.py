@@ -23,37 +23,23 @@ depends_on = None
 _TABLES = ("day_counts", "day_count_changes", "actor_totals", "day_count_checkpoints")
 
 
-def _count_columns() -> list[sa.Column[int]]:
-    return [sa.Column("facts", sa.BigInteger, nullable=False), sa.Column("fatalities", sa.BigInteger, nullable=False)]
+def _create_day_count_table(name: str, *moment: sa.Column[int]) -> None:
+    op.create_table(
+        name,
+        sa.Column("actor_id", sa.String(80), primary_key=True),
+        *moment,
+        sa.Column("day", sa.Integer, primary_key=True),
+        sa.Column("type", sa.String(40), primary_key=True),
+        sa.Column("facts", sa.BigInteger, nullable=False),
+        sa.Column("fatalities", sa.BigInteger, nullable=False),
+        sqlite_with_rowid=False,
+    )
 
 
 def _create_tables() -> None:
-    op.create_table(
-        "day_counts",
-        sa.Column("actor_id", sa.String(80), primary_key=True),
-        sa.Column("day", sa.Integer, primary_key=True),
-        sa.Column("type", sa.String(40), primary_key=True),
-        *_count_columns(),
-        sqlite_with_rowid=False,
-    )
-    op.create_table(
-        "day_count_changes",
-        sa.Column("actor_id", sa.String(80), primary_key=True),
-        sa.Column("recorded_us", sa.BigInteger, primary_key=True),
-        sa.Column("day", sa.Integer, primary_key=True),
-        sa.Column("type", sa.String(40), primary_key=True),
-        *_count_columns(),
-        sqlite_with_rowid=False,
-    )
-    op.create_table(
-        "day_count_checkpoints",
-        sa.Column("actor_id", sa.String(80), primary_key=True),
-        sa.Column("taken_us", sa.BigInteger, primary_key=True),
-        sa.Column("day", sa.Integer, primary_key=True),
-        sa.Column("type", sa.String(40), primary_key=True),
-        *_count_columns(),
-        sqlite_with_rowid=False,
-    )
+    _create_day_count_table("day_counts")
+    _create_day_count_table("day_count_changes", sa.Column("recorded_us", sa.BigInteger, primary_key=True))
+    _create_day_count_table("day_count_checkpoints", sa.Column("taken_us", sa.BigInteger, primary_key=True))
     op.create_table(
         "actor_totals",
         sa.Column("actor_id", sa.String(80), primary_key=True),

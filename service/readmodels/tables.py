@@ -134,45 +134,30 @@ projection_positions = Table(
     Column("position", BigInteger, nullable=False),
 )
 
-day_counts = Table(
-    "day_counts",
-    metadata,
-    # Facts and fatalities now, per (actor, UTC day, type): what /v1/stats adds up instead of
-    # scanning the facts. The actor WHOLE_STORE (service.readmodels.tallies) counts each fact once.
-    Column("actor_id", String(MAX_SLUG), primary_key=True),
-    Column("day", Integer, primary_key=True),  # days since 0001-01-01, as the scan numbers them
-    Column("type", String(40), primary_key=True),
-    Column("facts", BigInteger, nullable=False),
-    Column("fatalities", BigInteger, nullable=False),
-    sqlite_with_rowid=False,
-)
 
-day_count_changes = Table(
-    "day_count_changes",
-    metadata,
-    # How day_counts moved, by transaction time: the counts as of K are the sum up to K.
-    Column("actor_id", String(MAX_SLUG), primary_key=True),
-    Column("recorded_us", BigInteger, primary_key=True),
-    Column("day", Integer, primary_key=True),
-    Column("type", String(40), primary_key=True),
-    Column("facts", BigInteger, nullable=False),
-    Column("fatalities", BigInteger, nullable=False),
-    sqlite_with_rowid=False,
-)
+def _day_count_table(name: str, *moment: Column[int]) -> Table:
+    """Facts and fatalities per (actor, [moment,] UTC day, type)."""
+    return Table(
+        name,
+        metadata,
+        Column("actor_id", String(MAX_SLUG), primary_key=True),
+        *moment,
+        Column("day", Integer, primary_key=True),  # days since 0001-01-01, as the scan numbers them
+        Column("type", String(40), primary_key=True),
+        Column("facts", BigInteger, nullable=False),
+        Column("fatalities", BigInteger, nullable=False),
+        sqlite_with_rowid=False,
+    )
 
-day_count_checkpoints = Table(
-    "day_count_checkpoints",
-    metadata,
-    # The whole store's day_counts as of taken_us (every change recorded by then, even one applied
-    # later), taken every so many events: as_of starts from the nearest and reads the changes between.
-    Column("actor_id", String(MAX_SLUG), primary_key=True),
-    Column("taken_us", BigInteger, primary_key=True),
-    Column("day", Integer, primary_key=True),
-    Column("type", String(40), primary_key=True),
-    Column("facts", BigInteger, nullable=False),
-    Column("fatalities", BigInteger, nullable=False),
-    sqlite_with_rowid=False,
-)
+
+# The counts now: what /v1/stats adds up instead of scanning the facts. The actor WHOLE_STORE
+# (service.readmodels.tallies) counts each fact once.
+day_counts = _day_count_table("day_counts")
+# How day_counts moved, by transaction time: the counts as of K are the sum up to K.
+day_count_changes = _day_count_table("day_count_changes", Column("recorded_us", BigInteger, primary_key=True))
+# The whole store's day_counts as of taken_us (every change recorded by then, even one applied
+# later), taken every so many events: as_of starts from the nearest and reads the changes between.
+day_count_checkpoints = _day_count_table("day_count_checkpoints", Column("taken_us", BigInteger, primary_key=True))
 
 actor_totals = Table(
     "actor_totals",
